@@ -1,0 +1,63 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from marketplace.models import AuditLog, Membership, Notification, Organization, User, WorkerProfile
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Marketplace", {"fields": ("phone", "preferred_language")}),
+    )
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "country", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "slug")
+    inlines = [MembershipInline]
+
+
+@admin.register(WorkerProfile)
+class WorkerProfileAdmin(admin.ModelAdmin):
+    """Read-mostly: status changes go through the vetting pages so they are audited
+    and the worker is notified."""
+
+    list_display = ("display_name", "user", "status", "country", "centre", "applied_at")
+    list_filter = ("status", "country", "centre")
+    search_fields = ("display_name", "user__username")
+    readonly_fields = ("status", "status_reason", "status_changed_at", "applied_at", "consented_at")
+    raw_id_fields = ("user", "enrolled_by")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("user", "subject", "created_at", "read_at")
+    raw_id_fields = ("user",)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Nobody may add, edit or delete audit rows here, superusers included."""
+
+    list_display = ("created_at", "actor_label", "action", "target_label", "reason")
+    list_filter = ("action",)
+    search_fields = ("actor_label", "target_label", "reason")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,19 @@
+from marketplace.selectors import coordinated_centres, requester_organizations
+
+
+def roles(request):
+    """Which areas the navigation offers. Lazy, so pages that do not show the menu
+    pay no queries."""
+    user = request.user
+
+    def compute():
+        if not user.is_authenticated:
+            return {}
+        return {
+            "worker": hasattr(user, "worker_profile") or not user.memberships.exists(),
+            "requester": requester_organizations(user).exists(),
+            "centres": list(coordinated_centres(user)),
+            "staff": user.is_staff,
+        }
+
+    return {"roles": compute}

@@ -1,0 +1,98 @@
+"""Demo data for `make run`: an admin, a funded requester organization, a partner
+centre with a coordinator, vetted workers and one pending application. Safe to run
+again: existing demo users are left as they are."""
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.models import Membership, Organization, User, WorkerProfile
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
+
+WORKERS = [
+    ("sokha", "Sokha Chan", "km", WorkerProfile.Status.VETTED),
+    ("dara", "Dara Pich", "km", WorkerProfile.Status.VETTED),
+    ("sreymom", "Sreymom Keo", "km", WorkerProfile.Status.VETTED),
+    ("vibol", "Vibol Sok", "en", WorkerProfile.Status.VETTED),
+    ("applicant", "Channary Lim", "km", WorkerProfile.Status.APPLIED),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and organizations (idempotent) and print the logins."
+
+    def _user(self, username, *, email="", first="", last="", staff=False, language="en"):
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "email": email,
+                "first_name": first,
+                "last_name": last,
+                "is_staff": staff,
+                "is_superuser": staff,
+                "preferred_language": language,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            if email:
+                EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        self._user("admin", email="admin@example.org", first="Ada", last="Admin", staff=True)
+        requester = self._user(
+            "requester", email="requester@example.org", first="Rita", last="Requester"
+        )
+        org, _ = Organization.objects.get_or_create(
+            slug="demo-data-co",
+            defaults={"name": "Demo Data Co", "kind": Organization.Kind.REQUESTER, "country": "GB"},
+        )
+        Membership.objects.get_or_create(
+            user=requester, organization=org, defaults={"role": Membership.Role.ADMIN}
+        )
+        coordinator = self._user("coordinator", first="Kosal", last="Meas", language="km")
+        centre, _ = Organization.objects.get_or_create(
+            slug="siem-reap-youth-centre",
+            defaults={
+                "name": "Siem Reap Youth Centre",
+                "kind": Organization.Kind.CENTRE,
+                "country": "KH",
+                "network_ranges": "203.0.113.0/24",
+            },
+        )
+        Membership.objects.get_or_create(
+            user=coordinator, organization=centre, defaults={"role": Membership.Role.COORDINATOR}
+        )
+        now = timezone.now()
+        for username, name, language, status in WORKERS:
+            first, _sep, last = name.partition(" ")
+            user = self._user(username, first=first, last=last, language=language)
+            WorkerProfile.objects.get_or_create(
+                user=user,
+                defaults={
+                    "display_name": name,
+                    "country": "KH",
+                    "languages": [language] if language == "en" else [language, "en"],
+                    "centre": centre,
+                    "eligibility": ["first_formal_job", "rural_resident"],
+                    "terms_version": "2026-11",
+                    "consented_at": now,
+                    "status": status,
+                    "status_changed_at": now,
+                    "applied_at": now,
+                },
+            )
+        self.stdout.write(
+            self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
+        )
+        self.stdout.write(f"  every demo password: {DEMO_PASSWORD}")
+        self.stdout.write("  admin        (staff: vetting queue, Django admin)")
+        self.stdout.write("  requester    (Demo Data Co, email verified)")
+        self.stdout.write("  coordinator  (Siem Reap Youth Centre: enrol workers by CSV)")
+        self.stdout.write("  sokha, dara, sreymom, vibol  (vetted workers)")
+        self.stdout.write("  applicant    (a pending worker application)")

@@ -1,0 +1,43 @@
+"""Reads shared by pages and, later, the API."""
+
+from allauth.account.models import EmailAddress
+from django.db.models import QuerySet
+
+from marketplace.models import Membership, Notification, Organization, User, WorkerProfile
+
+
+def requester_organizations(user: User) -> QuerySet[Organization]:
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(kind=Organization.Kind.REQUESTER, memberships__user=user)
+
+
+def coordinated_centres(user: User) -> QuerySet[Organization]:
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(
+        kind=Organization.Kind.CENTRE,
+        memberships__user=user,
+        memberships__role=Membership.Role.COORDINATOR,
+    )
+
+
+def has_verified_email(user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, verified=True).exists()
+
+
+def vetting_queue(
+    *, status: str = "", country: str = "", centre: Organization | None = None
+) -> QuerySet[WorkerProfile]:
+    queryset = WorkerProfile.objects.select_related("user", "centre").order_by("applied_at", "pk")
+    if status:
+        queryset = queryset.filter(status=status)
+    if country:
+        queryset = queryset.filter(country=country)
+    if centre is not None:
+        queryset = queryset.filter(centre=centre)
+    return queryset
+
+
+def recent_notifications(user: User, limit: int = 20) -> list[Notification]:
+    return list(Notification.objects.filter(user=user)[:limit])

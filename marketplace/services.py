@@ -1,0 +1,342 @@
+"""Writes for the accounts domain. Each public function owns its transaction."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from marketplace.events import send_to_user_on_commit
+from marketplace.models import (
+    AuditLog,
+    Membership,
+    Notification,
+    Organization,
+    SetupCode,
+    User,
+    WorkerProfile,
+)
+
+Status = WorkerProfile.Status
+
+
+# --- Audit and notifications -------------------------------------------------------
+
+
+def record_audit(
+    *, actor: User | None, action: str, target, reason: str = "", data: dict | None = None
+) -> AuditLog:
+    return AuditLog.objects.create(
+        actor=actor,
+        actor_label=actor.username if actor else "system",
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_label=str(target)[:200],
+        reason=reason,
+        data=data or {},
+    )
+
+
+def notify(*, user: User, subject: str, body: str) -> Notification:
+    """Store a notification, push it to the user's open sockets and email it if the
+    user has an address, all after commit."""
+    from marketplace.tasks import email_notification
+
+    notification = Notification.objects.create(user=user, subject=subject, body=body)
+    profile = getattr(user, "worker_profile", None)
+    send_to_user_on_commit(
+        user.pk,
+        {
+            "type": "notification",
+            "id": notification.pk,
+            "subject": subject,
+            "body": body,
+            "worker_status": profile.status if profile else None,
+        },
+    )
+    if user.email:
+        transaction.on_commit(lambda: email_notification.delay(notification.pk))
+    return notification
+
+
+# --- Organizations -------------------------------------------------------------------
+
+
+def unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "org"
+    slug, n = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def create_organization(*, name: str, kind: str, owner: User, country: str = "") -> Organization:
+    organization = Organization.objects.create(
+        name=name, slug=unique_slug(name), kind=kind, country=country
+    )
+    role = (
+        Membership.Role.COORDINATOR if kind == Organization.Kind.CENTRE else Membership.Role.ADMIN
+    )
+    Membership.objects.create(user=owner, organization=organization, role=role)
+    record_audit(actor=owner, action="organization.create", target=organization)
+    return organization
+
+
+@transaction.atomic
+def add_member(*, organization: Organization, actor: User, user: User, role: str) -> Membership:
+    if not Membership.objects.filter(
+        organization=organization,
+        user=actor,
+        role__in=[Membership.Role.ADMIN, Membership.Role.COORDINATOR],
+    ).exists():
+        raise PermissionDenied(_("Only an organization's administrators may add members."))
+    if role == Membership.Role.COORDINATOR and organization.kind != Organization.Kind.CENTRE:
+        raise ValidationError(_("Only partner centres have coordinators."))
+    membership, created = Membership.objects.get_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    if not created:
+        raise ValidationError(_("%(user)s is already a member.") % {"user": user.username})
+    record_audit(
+        actor=actor, action="organization.add_member", target=organization, data={"user": user.pk}
+    )
+    return membership
+
+
+# --- Worker applications -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicationInput:
+    display_name: str
+    country: str
+    languages: list[str]
+    centre: Organization | None
+    eligibility: list[str]
+    consent: bool
+
+
+@transaction.atomic
+def submit_application(*, user: User, application: ApplicationInput) -> WorkerProfile:
+    """Create or update the worker's application. Editable until an admin decides;
+    a rejected worker may apply again."""
+    if not application.consent:
+        raise ValidationError({"consent": _("You must accept the terms to apply.")})
+    profile = WorkerProfile.objects.select_for_update().filter(user=user).first()
+    if profile is None:
+        profile = WorkerProfile(user=user)
+    elif profile.status not in (Status.INVITED, Status.APPLIED, Status.REJECTED):
+        raise ValidationError(_("Your application has already been decided."))
+    previous_status = profile.status if profile.pk else None
+    now = timezone.now()
+    profile.display_name = application.display_name
+    profile.country = application.country
+    profile.languages = application.languages
+    profile.centre = application.centre
+    profile.eligibility = application.eligibility
+    profile.terms_version = settings.TERMS_VERSION
+    profile.consented_at = now
+    if profile.status != Status.APPLIED or previous_status is None:
+        profile.status = Status.APPLIED
+        profile.status_reason = ""
+        profile.status_changed_at = now
+        profile.applied_at = now
+    profile.full_clean()
+    profile.save()
+    record_audit(
+        actor=user,
+        action="application.submit" if previous_status != Status.APPLIED else "application.update",
+        target=profile,
+        data={"previous_status": previous_status},
+    )
+    return profile
+
+
+# --- Vetting decisions ---------------------------------------------------------------
+
+# action -> (statuses it may start from, status it leads to)
+DECISIONS: dict[str, tuple[frozenset[str], str]] = {
+    "approve": (frozenset({Status.APPLIED, Status.REJECTED, Status.SUSPENDED}), Status.VETTED),
+    "reject": (frozenset({Status.APPLIED}), Status.REJECTED),
+    "suspend": (frozenset({Status.VETTED}), Status.SUSPENDED),
+    "ban": (frozenset({Status.VETTED, Status.SUSPENDED}), Status.BANNED),
+}
+
+_DECISION_MESSAGES = {
+    Status.VETTED: (
+        lambda: _("You are approved to work"),
+        lambda reason: (
+            _("Your application was approved. You can now start work. Note: %(reason)s")
+            % {"reason": reason}
+        ),
+    ),
+    Status.REJECTED: (
+        lambda: _("Your application was not approved"),
+        lambda reason: (
+            _("Your application was not approved. Reason: %(reason)s") % {"reason": reason}
+        ),
+    ),
+    Status.SUSPENDED: (
+        lambda: _("Your account is suspended"),
+        lambda reason: _("Your account is suspended. Reason: %(reason)s") % {"reason": reason},
+    ),
+    Status.BANNED: (
+        lambda: _("Your account is closed"),
+        lambda reason: _("Your account is closed. Reason: %(reason)s") % {"reason": reason},
+    ),
+}
+
+
+def _require_staff(actor: User) -> None:
+    if not (actor.is_active and actor.is_staff):
+        raise PermissionDenied(_("Only admins may decide applications."))
+
+
+def _decide_locked(
+    *, profile: WorkerProfile, actor: User, action: str, reason: str, data: dict | None = None
+) -> WorkerProfile:
+    allowed_from, new_status = DECISIONS[action]
+    if profile.status not in allowed_from:
+        raise ValidationError(
+            _("Cannot %(action)s a worker whose status is %(status)s.")
+            % {"action": action, "status": profile.get_status_display()}
+        )
+    previous_status = profile.status
+    profile.status = new_status
+    profile.status_reason = reason
+    profile.status_changed_at = timezone.now()
+    profile.save(update_fields=["status", "status_reason", "status_changed_at"])
+    record_audit(
+        actor=actor,
+        action=f"worker.{action}",
+        target=profile,
+        reason=reason,
+        data={"from": previous_status, "to": new_status, **(data or {})},
+    )
+    subject, body = _DECISION_MESSAGES[new_status]
+    with translation.override(profile.user.preferred_language):
+        notify(user=profile.user, subject=str(subject()), body=str(body(reason)))
+    return profile
+
+
+def decide_application(*, profile_id: int, actor: User, action: str, reason: str) -> WorkerProfile:
+    """Approve, reject, suspend or ban one worker. A reason is always required: the
+    worker reads it, and the audit log keeps it."""
+    _require_staff(actor)
+    if action not in DECISIONS:
+        raise ValidationError(_("Unknown decision."))
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        # Row lock: two admins deciding at once must not both act on the old status.
+        profile = (
+            WorkerProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+        )
+        return _decide_locked(profile=profile, actor=actor, action=action, reason=reason)
+
+
+@transaction.atomic
+def approve_cohort(
+    *, centre: Organization, actor: User, reason: str, profile_ids: list[int] | None = None
+) -> list[WorkerProfile]:
+    """Approve every applied worker of one centre (or the chosen ones among them)."""
+    _require_staff(actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("A reason is required.")})
+    queryset = (
+        WorkerProfile.objects.select_for_update()
+        .select_related("user")
+        .filter(centre=centre, status=Status.APPLIED)
+    )
+    if profile_ids is not None:
+        queryset = queryset.filter(pk__in=profile_ids)
+    # Fixed lock order (by id) so two overlapping bulk approvals cannot deadlock.
+    profiles = list(queryset.order_by("pk"))
+    for profile in profiles:
+        _decide_locked(
+            profile=profile,
+            actor=actor,
+            action="approve",
+            reason=reason,
+            data={"bulk_centre": centre.pk},
+        )
+    return profiles
+
+
+# --- Set-up codes for enrolled workers -----------------------------------------------
+
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: typed from paper
+
+
+def _digest(value: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class IssuedSetupCode:
+    user: User
+    code: str  # shown once, as XXXX-XXXX
+    token: str  # for the link /setup/<token>/
+
+
+def issue_setup_code(*, user: User, created_by: User | None) -> IssuedSetupCode:
+    """Issue a fresh code and link; any earlier unused one stops working."""
+    raw_code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    token = secrets.token_urlsafe(24)
+    now = timezone.now()
+    with transaction.atomic():
+        SetupCode.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        SetupCode.objects.create(
+            user=user,
+            code_hash=_digest(raw_code),
+            token_hash=_digest(token),
+            created_by=created_by,
+            expires_at=now + timedelta(days=settings.SETUP_CODE_VALID_DAYS),
+        )
+    return IssuedSetupCode(user=user, code=f"{raw_code[:4]}-{raw_code[4:]}", token=token)
+
+
+def find_setup_code(*, username: str = "", code: str = "", token: str = "") -> SetupCode | None:
+    live = SetupCode.objects.select_related("user").filter(
+        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+    if token:
+        return live.filter(token_hash=_digest(token)).first()
+    normalised = normalise_code(code)
+    if not username or len(normalised) != 8:
+        return None
+    return live.filter(user__username__iexact=username, code_hash=_digest(normalised)).first()
+
+
+@transaction.atomic
+def redeem_setup_code(*, setup_code: SetupCode, password: str) -> User:
+    # Conditional update: of two redemptions racing with one code, exactly one wins.
+    claimed = SetupCode.objects.filter(
+        pk=setup_code.pk, used_at__isnull=True, revoked_at__isnull=True
+    ).update(used_at=timezone.now())
+    if claimed != 1:
+        raise ValidationError(_("This set-up code has already been used."))
+    user = setup_code.user
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    record_audit(actor=user, action="setup_code.redeem", target=user)
+    return user

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from marketplace import health, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("worker/", views.worker_home, name="worker_home"),
+    path("worker/apply/", views.worker_apply, name="worker_apply"),
+    path("setup/", views.setup_account, name="setup_account"),
+    path("setup/<str:token>/", views.setup_account, name="setup_account_link"),
+    path("centre/<slug:slug>/", views.centre_home, name="centre_home"),
+    path("centre/<slug:slug>/enrol/", views.centre_enrol, name="centre_enrol"),
+    path(
+        "centre/<slug:slug>/workers/<int:profile_id>/code/",
+        views.centre_reissue_code,
+        name="centre_reissue_code",
+    ),
+    path("requester/", views.requester_home, name="requester_home"),
+    path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
+    path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
+    path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,246 @@
+from allauth.core import ratelimit
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from marketplace import services
+from marketplace.enrolment import REQUIRED_COLUMNS, EnrolmentError, enrol_cohort
+from marketplace.forms import (
+    ApplicationForm,
+    CohortApprovalForm,
+    DecisionForm,
+    EnrolmentForm,
+    SetupCodeForm,
+    VettingFilterForm,
+)
+from marketplace.models import AuditLog, Notification, Organization, WorkerProfile
+from marketplace.permissions import coordinator_required, requester_required, staff_required
+from marketplace.selectors import recent_notifications, requester_organizations, vetting_queue
+
+
+def home(request):
+    return render(request, "marketplace/home.html")
+
+
+# --- Workers -------------------------------------------------------------------------
+
+
+@login_required
+def worker_home(request):
+    profile = WorkerProfile.objects.filter(user=request.user).select_related("centre").first()
+    notifications = recent_notifications(request.user)
+    Notification.objects.filter(user=request.user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return render(
+        request,
+        "marketplace/worker_home.html",
+        {"profile": profile, "notifications": notifications},
+    )
+
+
+@login_required
+def worker_apply(request):
+    profile = WorkerProfile.objects.filter(user=request.user).first()
+    if profile and profile.status not in (
+        WorkerProfile.Status.INVITED,
+        WorkerProfile.Status.APPLIED,
+        WorkerProfile.Status.REJECTED,
+    ):
+        messages.info(request, _("Your application has already been decided."))
+        return redirect("worker_home")
+    if request.method == "POST":
+        form = ApplicationForm(request.POST)
+        if form.is_valid():
+            try:
+                services.submit_application(
+                    user=request.user,
+                    application=services.ApplicationInput(**form.cleaned_data),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, _("Thank you. Your application was received."))
+                return redirect("worker_home")
+    else:
+        form = ApplicationForm(initial=ApplicationForm.initial_from(profile, request.user))
+    return render(request, "marketplace/worker_apply.html", {"form": form, "profile": profile})
+
+
+def setup_account(request, token: str = ""):
+    """Enrolled workers set their password with a code from their centre (or a link)."""
+    setup_code = services.find_setup_code(token=token) if token else None
+    if token and setup_code is None:
+        return render(request, "marketplace/setup_invalid.html", status=404)
+    form = SetupCodeForm(request.POST or None, with_token=bool(token))
+    if request.method == "POST" and form.is_valid():
+        if not token:
+            if not ratelimit.consume(request, action="setup_code"):
+                return render(request, "429.html", status=429)
+            setup_code = services.find_setup_code(
+                username=form.cleaned_data["username"], code=form.cleaned_data["code"]
+            )
+            if setup_code is None:
+                form.add_error("code", _("That username and code do not match a valid code."))
+        if setup_code is not None and form.validate_password_for(setup_code.user):
+            try:
+                user = services.redeem_setup_code(
+                    setup_code=setup_code, password=form.cleaned_data["password1"]
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(
+                    request, _("Your password is set. Please complete your application.")
+                )
+                return redirect("worker_apply")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "marketplace/setup_account.html", {"form": form, "token": token}, status=status
+    )
+
+
+# --- Partner centres ------------------------------------------------------------------
+
+
+@coordinator_required
+def centre_home(request, centre: Organization):
+    return _render_centre(request, centre)
+
+
+def _render_centre(request, centre: Organization, enrolment_errors=None, status=200):
+    cohort = (
+        WorkerProfile.objects.filter(centre=centre).select_related("user").order_by("display_name")
+    )
+    counts = dict(cohort.values_list("status").annotate(n=Count("pk")).order_by())
+    return render(
+        request,
+        "marketplace/centre_home.html",
+        {
+            "centre": centre,
+            "cohort": cohort,
+            "counts": counts,
+            "form": EnrolmentForm(),
+            "columns": REQUIRED_COLUMNS,
+            "enrolment_errors": enrolment_errors,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@coordinator_required
+def centre_enrol(request, centre: Organization):
+    form = EnrolmentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, _("Choose a CSV file to upload."))
+        return redirect("centre_home", slug=centre.slug)
+    try:
+        issued = enrol_cohort(
+            centre=centre, coordinator=request.user, data=form.cleaned_data["file"].read()
+        )
+    except EnrolmentError as exc:
+        return _render_centre(request, centre, enrolment_errors=exc, status=400)
+    return render(request, "marketplace/centre_codes.html", {"centre": centre, "issued": issued})
+
+
+@require_POST
+@coordinator_required
+def centre_reissue_code(request, centre: Organization, profile_id: int):
+    profile = get_object_or_404(
+        WorkerProfile.objects.select_related("user"), pk=profile_id, centre=centre
+    )
+    if profile.user.has_usable_password():
+        messages.error(request, _("This worker has already set a password."))
+        return redirect("centre_home", slug=centre.slug)
+    issued = services.issue_setup_code(user=profile.user, created_by=request.user)
+    return render(request, "marketplace/centre_codes.html", {"centre": centre, "issued": [issued]})
+
+
+# --- Requesters -------------------------------------------------------------------------
+
+
+@requester_required
+def requester_home(request):
+    organizations = requester_organizations(request.user).prefetch_related("memberships__user")
+    return render(request, "marketplace/requester_home.html", {"organizations": organizations})
+
+
+# --- Admin vetting ----------------------------------------------------------------------
+
+
+@staff_required
+def vetting_queue_view(request):
+    filters = VettingFilterForm(request.GET or {"status": WorkerProfile.Status.APPLIED})
+    filters.is_valid()
+    data = filters.cleaned_data if filters.is_bound else {}
+    profiles = vetting_queue(
+        status=data.get("status", ""), country=data.get("country", ""), centre=data.get("centre")
+    )[:200]
+    return render(
+        request,
+        "marketplace/vetting_queue.html",
+        {"filters": filters, "profiles": profiles, "cohort_form": CohortApprovalForm()},
+    )
+
+
+@staff_required
+def vetting_detail(request, profile_id: int):
+    profile = get_object_or_404(
+        WorkerProfile.objects.select_related("user", "centre"), pk=profile_id
+    )
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.decide_application(
+                profile_id=profile.pk,
+                actor=request.user,
+                action=form.cleaned_data["action"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Decision recorded; the worker has been notified."))
+            return redirect("vetting_detail", profile_id=profile.pk)
+    history = AuditLog.objects.filter(
+        target_type=WorkerProfile._meta.label_lower, target_id=str(profile.pk)
+    )
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "marketplace/vetting_detail.html",
+        {"profile": profile, "form": form, "history": history},
+        status=status,
+    )
+
+
+@require_POST
+@staff_required
+def vetting_approve_cohort(request):
+    form = CohortApprovalForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a centre and give a reason."))
+        return redirect("vetting_queue")
+    try:
+        approved = services.approve_cohort(
+            centre=form.cleaned_data["centre"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Approved %(n)d workers of %(centre)s.")
+            % {"n": len(approved), "centre": form.cleaned_data["centre"]},
+        )
+    return redirect("vetting_queue")

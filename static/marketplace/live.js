@@ -1,0 +1,39 @@
+// Live notifications for the signed-in user (vetting decisions and the like).
+// Reconnects with capped exponential backoff; the page works without it.
+(function () {
+  "use strict";
+  var list = document.getElementById("notifications");
+  if (!list || !window.WebSocket) return;
+  var delay = 1000;
+  function show(msg) {
+    var empty = document.getElementById("no-notifications");
+    if (empty) empty.remove();
+    var li = document.createElement("li");
+    li.className = "card";
+    var strong = document.createElement("strong");
+    strong.textContent = msg.subject;
+    li.appendChild(strong);
+    li.appendChild(document.createElement("br"));
+    li.appendChild(document.createTextNode(msg.body));
+    list.insertBefore(li, list.firstChild);
+    var status = document.getElementById("worker-status");
+    if (status && msg.worker_status) {
+      status.className = "status status-" + msg.worker_status;
+      status.textContent = msg.worker_status;
+    }
+  }
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/events/");
+    ws.onopen = function () { delay = 1000; };
+    ws.onmessage = function (e) {
+      var msg = JSON.parse(e.data);
+      if (msg.type === "notification") show(msg);
+    };
+    ws.onclose = function (e) {
+      if (e.code === 4401) return; // signed out: do not retry
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 60000);
+    };
+  }
+  connect();
+})();
