@@ -1,0 +1,138 @@
+"""Personas and service checks shared by the whole suite.
+
+With REQUIRE_SERVICES=1 (as .ci/run sets), the run stops at once, failing, unless
+DATABASE_URL points at a reachable PostgreSQL and REDIS_URL at a reachable Redis:
+CI must never pass by quietly skipping the real services.
+"""
+
+import os
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.cache import cache
+
+from marketplace.models import Membership, Organization, WorkerProfile
+from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
+
+PASSWORD = "a-Strong-test-pass-42"
+
+
+def _check_services() -> list[str]:
+    problems = []
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        problems.append(f"DATABASE_URL is not PostgreSQL (engine {database['ENGINE']})")
+    else:
+        import psycopg
+
+        try:
+            psycopg.connect(
+                host=database["HOST"],
+                port=database["PORT"] or 5432,
+                user=database["USER"],
+                password=database["PASSWORD"],
+                dbname="postgres",
+                connect_timeout=3,
+            ).close()
+        except psycopg.Error as exc:
+            problems.append(f"PostgreSQL unreachable: {exc}")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis unreachable: {exc}")
+    return problems
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        problems = _check_services()
+        if problems:
+            pytest.exit("REQUIRE_SERVICES=1 but: " + "; ".join(problems), returncode=3)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `redis` need REDIS_URL: skipped on a laptop without it, never in CI."""
+    if settings.REDIS_URL:
+        return
+    skip = pytest.mark.skip(reason="REDIS_URL not set (CI sets REQUIRE_SERVICES=1 and runs these)")
+    for item in items:
+        if "redis" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static(django_db_blocker):
+    # Pages use the manifest storage, as in production: it needs collectstatic.
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    # Rate-limit counters live in the cache; each test starts with none.
+    cache.clear()
+    yield
+
+
+def _verified(user):
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, email="admin@example.org")
+
+
+@pytest.fixture
+def requester_org(db):
+    return OrganizationFactory(name="Acme Labels", kind=Organization.Kind.REQUESTER)
+
+
+@pytest.fixture
+def requester(requester_org):
+    user = _verified(UserFactory(username="rita", email="rita@acme.example"))
+    Membership.objects.create(user=user, organization=requester_org, role=Membership.Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """A requester of another organization: must see nothing of Acme's."""
+    other = OrganizationFactory(name="Other Corp", kind=Organization.Kind.REQUESTER)
+    user = _verified(UserFactory(username="otto", email="otto@other.example"))
+    Membership.objects.create(user=user, organization=other, role=Membership.Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def centre(db):
+    return OrganizationFactory(name="Siem Reap Youth Centre", kind=Organization.Kind.CENTRE)
+
+
+@pytest.fixture
+def coordinator(centre):
+    user = UserFactory(username="kosal")
+    Membership.objects.create(user=user, organization=centre, role=Membership.Role.COORDINATOR)
+    return user
+
+
+@pytest.fixture
+def vetted_worker(centre):
+    return WorkerProfileFactory(
+        user__username="sokha", centre=centre, status=WorkerProfile.Status.VETTED
+    ).user
+
+
+@pytest.fixture
+def applicant(centre):
+    return WorkerProfileFactory(
+        user__username="channary", centre=centre, status=WorkerProfile.Status.APPLIED
+    ).user

@@ -1,0 +1,207 @@
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.urls import reverse
+
+from marketplace import services
+from marketplace.admin import AuditLogAdmin
+from marketplace.models import AuditLog, Notification, WorkerProfile
+from tests.factories import WorkerProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_application_creates_an_applied_profile_with_consent(client, django_user_model):
+    user = django_user_model.objects.create_user("newbie", password="a-Strong-test-pass-42")
+    client.force_login(user)
+    response = client.post(
+        reverse("worker_apply"),
+        {
+            "display_name": "New Bie",
+            "country": "KH",
+            "languages": ["km"],
+            "eligibility": ["neet_youth", "rural_resident"],
+            "consent": "on",
+        },
+    )
+    assert response.status_code == 302
+    profile = WorkerProfile.objects.get(user=user)
+    assert profile.status == WorkerProfile.Status.APPLIED
+    assert profile.eligibility == ["neet_youth", "rural_resident"]
+    assert profile.consented_at is not None and profile.terms_version
+    assert AuditLog.objects.filter(action="application.submit", target_id=str(profile.pk)).exists()
+
+
+def test_application_without_consent_is_refused(client, django_user_model):
+    user = django_user_model.objects.create_user("newbie", password="a-Strong-test-pass-42")
+    client.force_login(user)
+    response = client.post(
+        reverse("worker_apply"),
+        {"display_name": "New Bie", "country": "KH", "languages": ["km"]},
+    )
+    assert response.status_code == 200
+    assert "consent" in response.context["form"].errors
+    assert not WorkerProfile.objects.filter(user=user).exists()
+
+
+def test_application_rejects_unknown_eligibility_fact(client, django_user_model):
+    user = django_user_model.objects.create_user("newbie", password="a-Strong-test-pass-42")
+    client.force_login(user)
+    response = client.post(
+        reverse("worker_apply"),
+        {
+            "display_name": "X",
+            "country": "KH",
+            "languages": ["km"],
+            "eligibility": ["rich"],
+            "consent": "on",
+        },
+    )
+    assert "eligibility" in response.context["form"].errors
+    assert not WorkerProfile.objects.filter(user=user).exists()
+
+
+def test_approve_sets_status_writes_audit_and_notifies(client, admin_user, applicant):
+    client.force_login(admin_user)
+    profile = applicant.worker_profile
+    response = client.post(
+        reverse("vetting_detail", args=[profile.pk]),
+        {"action": "approve", "reason": "Eligibility confirmed by the centre"},
+    )
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.status == WorkerProfile.Status.VETTED
+    assert profile.status_reason == "Eligibility confirmed by the centre"
+    audit = AuditLog.objects.get(action="worker.approve")
+    assert (audit.actor, audit.target_id, audit.reason) == (
+        admin_user,
+        str(profile.pk),
+        "Eligibility confirmed by the centre",
+    )
+    assert audit.data == {"from": "applied", "to": "vetted"}
+    assert Notification.objects.filter(user=applicant, subject__icontains="approved").exists()
+
+
+def test_reject_requires_a_reason_and_changes_nothing_without_one(client, admin_user, applicant):
+    client.force_login(admin_user)
+    profile = applicant.worker_profile
+    response = client.post(
+        reverse("vetting_detail", args=[profile.pk]), {"action": "reject", "reason": "   "}
+    )
+    assert response.status_code == 400
+    assert "reason" in response.context["form"].errors
+    profile.refresh_from_db()
+    assert profile.status == WorkerProfile.Status.APPLIED
+    assert not AuditLog.objects.filter(action__startswith="worker.").exists()
+    assert not Notification.objects.exists()
+
+
+def test_rejected_worker_sees_status_and_reason(client, admin_user, applicant):
+    services.decide_application(
+        profile_id=applicant.worker_profile.pk,
+        actor=admin_user,
+        action="reject",
+        reason="Could not confirm your centre enrolment",
+    )
+    client.force_login(applicant)
+    page = client.get(reverse("worker_home")).content.decode()
+    assert "Rejected" in page
+    assert "Could not confirm your centre enrolment" in page
+
+
+def test_service_requires_reason_even_when_called_directly(admin_user, applicant):
+    with pytest.raises(ValidationError):
+        services.decide_application(
+            profile_id=applicant.worker_profile.pk, actor=admin_user, action="approve", reason=""
+        )
+
+
+def test_only_staff_may_decide(applicant, vetted_worker):
+    with pytest.raises(PermissionDenied):
+        services.decide_application(
+            profile_id=applicant.worker_profile.pk,
+            actor=vetted_worker,
+            action="approve",
+            reason="I like them",
+        )
+
+
+def test_suspend_only_from_vetted(admin_user, applicant, vetted_worker):
+    with pytest.raises(ValidationError):
+        services.decide_application(
+            profile_id=applicant.worker_profile.pk, actor=admin_user, action="suspend", reason="x"
+        )
+    services.decide_application(
+        profile_id=vetted_worker.worker_profile.pk,
+        actor=admin_user,
+        action="suspend",
+        reason="Unusual activity under review",
+    )
+    vetted_worker.worker_profile.refresh_from_db()
+    assert vetted_worker.worker_profile.status == WorkerProfile.Status.SUSPENDED
+
+
+def test_bulk_approval_only_touches_the_centres_applied_workers(
+    client, admin_user, centre, applicant
+):
+    second = WorkerProfileFactory(centre=centre, status=WorkerProfile.Status.APPLIED)
+    invited = WorkerProfileFactory(centre=centre, status=WorkerProfile.Status.INVITED)
+    elsewhere = WorkerProfileFactory(centre=None, status=WorkerProfile.Status.APPLIED)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("vetting_approve_cohort"),
+        {"centre": centre.pk, "reason": "Cohort trained and assessed in November"},
+    )
+    assert response.status_code == 302
+    statuses = dict(WorkerProfile.objects.values_list("pk", "status"))
+    assert statuses[applicant.worker_profile.pk] == "vetted"
+    assert statuses[second.pk] == "vetted"
+    assert statuses[invited.pk] == "invited"
+    assert statuses[elsewhere.pk] == "applied"
+    assert AuditLog.objects.filter(action="worker.approve").count() == 2
+
+
+def test_queue_filters_by_status_country_and_centre(client, admin_user, centre, applicant):
+    WorkerProfileFactory(display_name="Kenyan Worker", country="KE", centre=None)
+    client.force_login(admin_user)
+    by_country = client.get(reverse("vetting_queue"), {"status": "applied", "country": "KE"})
+    assert list(by_country.context["profiles"]) == [
+        WorkerProfile.objects.get(display_name="Kenyan Worker")
+    ]
+    by_centre = client.get(reverse("vetting_queue"), {"centre": centre.pk})
+    assert [p.user for p in by_centre.context["profiles"]] == [applicant]
+
+
+def test_audit_log_is_append_only_in_code_and_admin(admin_user, applicant, rf):
+    services.decide_application(
+        profile_id=applicant.worker_profile.pk, actor=admin_user, action="reject", reason="r"
+    )
+    entry = AuditLog.objects.get(action="worker.reject")
+    entry.reason = "rewritten"
+    with pytest.raises(ValidationError):
+        entry.save()
+    with pytest.raises(ValidationError):
+        entry.delete()
+    with pytest.raises(ValidationError):
+        AuditLog.objects.filter(pk=entry.pk).update(reason="rewritten")
+    with pytest.raises(ValidationError):
+        AuditLog.objects.all().delete()
+    request = rf.get("/")
+    request.user = admin_user
+    model_admin = AuditLogAdmin(AuditLog, None)
+    assert not model_admin.has_change_permission(request, entry)
+    assert not model_admin.has_delete_permission(request, entry)
+    assert not model_admin.has_add_permission(request)
+    assert AuditLog.objects.get(pk=entry.pk).reason == "r"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="trigger exists on PostgreSQL only")
+def test_postgres_trigger_refuses_raw_update(admin_user, applicant):
+    from django.db import DatabaseError, transaction
+
+    services.decide_application(
+        profile_id=applicant.worker_profile.pk, actor=admin_user, action="reject", reason="r"
+    )
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE marketplace_auditlog SET reason = 'x'")
