@@ -202,6 +202,9 @@ def test_postgres_trigger_refuses_raw_update(admin_user, applicant):
     services.decide_application(
         profile_id=applicant.worker_profile.pk, actor=admin_user, action="reject", reason="r"
     )
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE marketplace_auditlog SET reason = 'x'")
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE marketplace_auditlog SET reason = 'x'")
