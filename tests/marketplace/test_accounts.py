@@ -56,7 +56,9 @@ def test_requester_must_give_email_and_organization(client):
 
 
 def test_worker_signs_up_without_email_and_is_sent_to_the_application(client):
-    response = signup(client, username="sokha", email="", account_type="worker", organization_name="")
+    response = signup(
+        client, username="sokha", email="", account_type="worker", organization_name=""
+    )
     assert response.status_code == 302 and response.url == reverse("worker_apply")
     user = User.objects.get(username="sokha")
     assert user.email == "" and not user.memberships.exists()

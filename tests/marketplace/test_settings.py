@@ -35,7 +35,10 @@ def test_missing_secret_key_with_debug_off_stops_start():
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
         ({"DEBUG": "1", "EMAIL_PORT": "twenty"}, "EMAIL_PORT='twenty' is not a whole number"),
         ({"DEBUG": "1", "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND='pigeon' must be one of"),
-        ({"DEBUG": "1", "CSRF_TRUSTED_ORIGINS": "example.org"}, "must start with http:// or https://"),
+        (
+            {"DEBUG": "1", "CSRF_TRUSTED_ORIGINS": "example.org"},
+            "must start with http:// or https://",
+        ),
         ({"DEBUG": "1", "DATABASE_URL": "oracle-ish://x"}, "oracle-ish"),
     ],
 )

@@ -1,0 +1,56 @@
+import gzip
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+PAGE_BUDGET_BYTES = 15 * 1024  # gzip-compressed HTML + CSS + JS of one page
+
+
+def compressed_weight(client, url: str) -> int:
+    html = client.get(url).content
+    total = len(gzip.compress(html, 9))
+    for asset in re.findall(rb'(?:href|src)="/static/([^"]+\.(?:css|js))"', html):
+        name = re.sub(r"\.[0-9a-f]{12}(\.(css|js))$", r"\1", asset.decode())
+        with open(finders.find(name), "rb") as handle:
+            total += len(gzip.compress(handle.read(), 9))
+    return total
+
+
+def test_base_page_weighs_at_most_15_kb_compressed(client):
+    assert compressed_weight(client, reverse("home")) <= PAGE_BUDGET_BYTES
+
+
+def test_worker_page_with_its_script_stays_within_budget(client, vetted_worker):
+    client.force_login(vetted_worker)
+    assert compressed_weight(client, reverse("worker_home")) <= PAGE_BUDGET_BYTES
+
+
+def test_pages_make_no_third_party_requests(client, vetted_worker):
+    client.force_login(vetted_worker)
+    for url in (reverse("home"), reverse("worker_home"), reverse("account_login")):
+        html = client.get(url).content.decode()
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', html), url
+
+
+def test_language_switcher_serves_khmer(client):
+    response = client.post(reverse("set_language"), {"language": "km", "next": "/"})
+    assert response.status_code == 302
+    page = client.get(reverse("home")).content.decode()
+    assert 'lang="km"' in page
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
+    # The heading itself (not just the switcher's own "ខ្មែរ") is translated.
+    assert re.search("[\u1780-\u17ff]", heading), heading
+    assert "Fair microwork for people" not in page
+
+
+def test_static_files_are_served_compressed_by_whitenoise(client):
+    html = client.get(reverse("home")).content.decode()
+    css_url = re.search(r'href="(/static/[^"]+\.css)"', html).group(1)
+    response = client.get(css_url, HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == "gzip"
+    assert "max-age" in response.headers.get("Cache-Control", "")
