@@ -160,3 +160,24 @@ class SetupCodeForm(forms.Form):
             self.add_error("password1", exc)
             return False
         return True
+
+
+class MemberForm(forms.Form):
+    login = forms.CharField(label=_("Username or email of an existing account"), max_length=254)
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[("member", _("Member")), ("admin", _("Administrator"))],
+        initial="member",
+    )
+
+    def clean_login(self):
+        from django.db.models import Q
+
+        from marketplace.models import User
+
+        login = self.cleaned_data["login"].strip()
+        user = User.objects.filter(Q(username__iexact=login) | Q(email__iexact=login)).first()
+        if user is None:
+            raise forms.ValidationError(_("No account with that username or email."))
+        self.cleaned_data["user"] = user
+        return login

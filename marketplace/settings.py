@@ -97,9 +97,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets readers proceed while one writer commits; the timeout waits out short locks.
+    # WAL lets readers proceed while one writer commits; IMMEDIATE transactions take
+    # the write lock up front, so concurrent writers wait (up to the timeout) instead
+    # of failing with "database is locked" when a read lock cannot be upgraded.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
     # A file, not shared-cache memory, so tests that race threads (or start a server
     # process) see one database with real locking.

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from marketplace import health, views
+from payouts import views as payout_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,5 +24,11 @@ urlpatterns = [
     path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),
+    path("staff/credit/", payout_views.credit_organization_view, name="staff_credit"),
+    path(
+        "requester/<slug:slug>/members/",
+        views.organization_add_member,
+        name="organization_add_member",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -16,12 +16,15 @@ from marketplace.forms import (
     CohortApprovalForm,
     DecisionForm,
     EnrolmentForm,
+    MemberForm,
     SetupCodeForm,
     VettingFilterForm,
 )
-from marketplace.models import AuditLog, Notification, Organization, WorkerProfile
+from marketplace.models import AuditLog, Membership, Notification, Organization, WorkerProfile
 from marketplace.permissions import coordinator_required, requester_required, staff_required
 from marketplace.selectors import recent_notifications, requester_organizations, vetting_queue
+from payouts.currency import format_amount
+from payouts.selectors import organization_balances
 
 
 def home(request):
@@ -169,8 +172,52 @@ def centre_reissue_code(request, centre: Organization, profile_id: int):
 
 @requester_required
 def requester_home(request):
+    return _render_requester_home(request)
+
+
+def _render_requester_home(request, member_form=None, status=200):
     organizations = requester_organizations(request.user).prefetch_related("memberships__user")
-    return render(request, "marketplace/requester_home.html", {"organizations": organizations})
+    rows = [
+        {
+            "organization": org,
+            "balances": [
+                format_amount(amount, currency)
+                for currency, amount in sorted(organization_balances(org).items())
+            ],
+            "is_admin": any(
+                m.user_id == request.user.pk and m.role == Membership.Role.ADMIN
+                for m in org.memberships.all()
+            ),
+        }
+        for org in organizations
+    ]
+    return render(
+        request,
+        "marketplace/requester_home.html",
+        {"rows": rows, "member_form": member_form or MemberForm()},
+        status=status,
+    )
+
+
+@require_POST
+@requester_required
+def organization_add_member(request, slug: str):
+    organization = get_object_or_404(requester_organizations(request.user), slug=slug)
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_member(
+                organization=organization,
+                actor=request.user,
+                user=form.cleaned_data["user"],
+                role=form.cleaned_data["role"],
+            )
+        except ValidationError as exc:
+            form.add_error("login", exc)
+        else:
+            messages.success(request, _("Member added."))
+            return redirect("requester_home")
+    return _render_requester_home(request, member_form=form, status=400)
 
 
 # --- Admin vetting ----------------------------------------------------------------------

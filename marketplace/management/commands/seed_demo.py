@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.models import Membership, Organization, User, WorkerProfile
+from payouts.services import credit_organization
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
 
@@ -44,7 +45,9 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        self._user("admin", email="admin@example.org", first="Ada", last="Admin", staff=True)
+        admin = self._user(
+            "admin", email="admin@example.org", first="Ada", last="Admin", staff=True
+        )
         requester = self._user(
             "requester", email="requester@example.org", first="Rita", last="Requester"
         )
@@ -54,6 +57,15 @@ class Command(BaseCommand):
         )
         Membership.objects.get_or_create(
             user=requester, organization=org, defaults={"role": Membership.Role.ADMIN}
+        )
+        # Funded through the ledger like any invoiced customer; the key makes re-runs no-ops.
+        credit_organization(
+            organization=org,
+            amount_minor=500_00,  # USD cents
+            currency="USD",
+            actor=admin,
+            reason="Demo funding (invoice DEMO-001)",
+            idempotency_key="seed-demo:funding",
         )
         coordinator = self._user("coordinator", first="Kosal", last="Meas", language="km")
         centre, _ = Organization.objects.get_or_create(
@@ -92,7 +104,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  every demo password: {DEMO_PASSWORD}")
         self.stdout.write("  admin        (staff: vetting queue, Django admin)")
-        self.stdout.write("  requester    (Demo Data Co, email verified)")
+        self.stdout.write("  requester    (Demo Data Co, funded with 500.00 USD, email verified)")
         self.stdout.write("  coordinator  (Siem Reap Youth Centre: enrol workers by CSV)")
         self.stdout.write("  sokha, dara, sreymom, vibol  (vetted workers)")
         self.stdout.write("  applicant    (a pending worker application)")

@@ -1,0 +1,40 @@
+from django.contrib import admin
+
+from payouts.models import JournalEntry, JournalLine, LedgerAccount
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The ledger is written only by services; the admin reads it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("key", "kind", "currency", "balance_minor")
+    list_filter = ("kind", "currency")
+    search_fields = ("key",)
+
+
+class JournalLineInline(admin.TabularInline):
+    model = JournalLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("account", "amount_minor", "currency")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "created_at", "kind", "memo", "created_by")
+    list_filter = ("kind",)
+    inlines = [JournalLineInline]

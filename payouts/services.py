@@ -1,0 +1,176 @@
+"""Ledger writes. Every movement of money is one balanced journal entry."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from marketplace.models import Organization, User
+from marketplace.services import record_audit
+from payouts.currency import exponent
+from payouts.models import JournalEntry, JournalLine, LedgerAccount
+
+Kind = LedgerAccount.Kind
+
+
+def account_key(
+    *, kind: str, currency: str, organization_id: int | None, worker_id: int | None, reference: str
+) -> str:
+    return f"{kind}:{currency}:o{organization_id or '-'}:w{worker_id or '-'}:{reference or '-'}"
+
+
+def get_account(
+    *,
+    kind: str,
+    currency: str,
+    organization: Organization | None = None,
+    worker: User | None = None,
+    reference: str = "",
+) -> LedgerAccount:
+    exponent(currency)  # refuses unknown currencies
+    key = account_key(
+        kind=kind,
+        currency=currency,
+        organization_id=organization.pk if organization else None,
+        worker_id=worker.pk if worker else None,
+        reference=reference,
+    )
+    try:
+        with transaction.atomic():
+            account, _created = LedgerAccount.objects.get_or_create(
+                key=key,
+                defaults={
+                    "kind": kind,
+                    "currency": currency,
+                    "organization": organization,
+                    "worker": worker,
+                    "reference": reference,
+                },
+            )
+    except IntegrityError:  # created concurrently by another request
+        account = LedgerAccount.objects.get(key=key)
+    return account
+
+
+def _check_balanced(lines: Sequence[tuple[LedgerAccount, int]]) -> None:
+    if len(lines) < 2:
+        raise ValidationError("A journal entry needs at least two lines.")
+    totals: dict[str, int] = defaultdict(int)
+    for account, amount_minor in lines:
+        if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
+            raise ValidationError("Amounts are integers in minor units.")
+        if amount_minor == 0:
+            raise ValidationError("A journal line cannot be zero.")
+        totals[account.currency] += amount_minor
+    unbalanced = {currency: total for currency, total in totals.items() if total}
+    if unbalanced:
+        raise ValidationError(f"Journal entry does not balance: {unbalanced}.")
+
+
+@transaction.atomic
+def post_entry(
+    *,
+    kind: str,
+    memo: str,
+    lines: Sequence[tuple[LedgerAccount, int]],
+    idempotency_key: str | None = None,
+    created_by: User | None = None,
+    reverses: JournalEntry | None = None,
+) -> JournalEntry:
+    """Append one balanced entry and move the accounts' cached balances with it.
+    With an idempotency key, a replay (even a concurrent one) returns the first
+    entry, marked `replayed = True`, and moves nothing."""
+    _check_balanced(lines)
+    if idempotency_key:
+        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            existing.replayed = True
+            return existing
+    # Lock the accounts in a fixed order (by id) so concurrent entries touching the
+    # same accounts queue instead of deadlocking.
+    account_ids = sorted({account.pk for account, _amount in lines})
+    list(LedgerAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"))
+    try:
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(
+                kind=kind,
+                memo=memo[:300],
+                idempotency_key=idempotency_key,
+                created_by=created_by,
+                reverses=reverses,
+            )
+    except IntegrityError:
+        if idempotency_key:
+            existing = JournalEntry.objects.get(idempotency_key=idempotency_key)
+            existing.replayed = True
+            return existing
+        raise
+    JournalLine.objects.bulk_create(
+        JournalLine(entry=entry, account=account, amount_minor=amount, currency=account.currency)
+        for account, amount in lines
+    )
+    for account, amount in lines:
+        LedgerAccount.objects.filter(pk=account.pk).update(
+            balance_minor=F("balance_minor") + amount
+        )
+    entry.replayed = False
+    return entry
+
+
+@transaction.atomic
+def reverse_entry(*, entry: JournalEntry, memo: str, created_by: User | None) -> JournalEntry:
+    """Corrections are new entries with every line negated, never edits."""
+    lines = [(line.account, -line.amount_minor) for line in entry.lines.select_related("account")]
+    return post_entry(
+        kind=f"{entry.kind}.reversal",
+        memo=memo,
+        lines=lines,
+        idempotency_key=f"reversal:{entry.pk}",
+        created_by=created_by,
+        reverses=entry,
+    )
+
+
+def credit_organization(
+    *,
+    organization: Organization,
+    amount_minor: int,
+    currency: str,
+    actor: User,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> JournalEntry:
+    """An admin credits an invoiced organization's balance by hand (audited)."""
+    if not (actor.is_active and actor.is_staff):
+        raise PermissionDenied("Only admins may credit an organization.")
+    if organization.kind != Organization.Kind.REQUESTER:
+        raise ValidationError("Only requester organizations hold a balance.")
+    if amount_minor <= 0:
+        raise ValidationError({"amount": "The amount must be positive."})
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "A reason is required."})
+    with transaction.atomic():
+        balance = get_account(
+            kind=Kind.ORGANIZATION_BALANCE, currency=currency, organization=organization
+        )
+        source = get_account(kind=Kind.MANUAL_FUNDING, currency=currency)
+        entry = post_entry(
+            kind="funding.manual",
+            memo=f"Manual credit to {organization}: {reason}",
+            lines=[(balance, amount_minor), (source, -amount_minor)],
+            idempotency_key=idempotency_key,
+            created_by=actor,
+        )
+        if entry.replayed:
+            return entry
+        record_audit(
+            actor=actor,
+            action="organization.credit",
+            target=organization,
+            reason=reason,
+            data={"amount_minor": amount_minor, "currency": currency, "entry": entry.pk},
+        )
+    return entry
