@@ -208,3 +208,15 @@ def test_postgres_trigger_refuses_raw_update(admin_user, applicant):
         connection.cursor() as cursor,
     ):
         cursor.execute("UPDATE marketplace_auditlog SET reason = 'x'")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_with_email_is_emailed_through_celery_after_commit(admin_user, centre):
+    from django.core import mail
+
+    profile = WorkerProfileFactory(user__username="mealea", user__email="mealea@example.org")
+    services.decide_application(
+        profile_id=profile.pk, actor=admin_user, action="approve", reason="Welcome"
+    )
+    assert [message.to for message in mail.outbox] == [["mealea@example.org"]]
+    assert "Welcome" in mail.outbox[0].body

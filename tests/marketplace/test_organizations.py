@@ -1,0 +1,57 @@
+import pytest
+from django.urls import reverse
+
+from marketplace.models import AuditLog, Membership
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_org_admin_adds_a_member_who_then_shares_the_organization(client, requester, requester_org):
+    colleague = UserFactory(username="colleague", email="colleague@acme.example")
+    client.force_login(requester)
+    response = client.post(
+        reverse("organization_add_member", args=[requester_org.slug]),
+        {"login": "colleague@acme.example", "role": "member"},
+    )
+    assert response.status_code == 302
+    assert Membership.objects.filter(
+        user=colleague, organization=requester_org, role="member"
+    ).exists()
+    assert AuditLog.objects.filter(action="organization.add_member").exists()
+
+
+def test_unknown_login_is_a_clear_error(client, requester, requester_org):
+    client.force_login(requester)
+    response = client.post(
+        reverse("organization_add_member", args=[requester_org.slug]),
+        {"login": "nobody@nowhere.example", "role": "member"},
+    )
+    assert response.status_code == 400
+    assert "No account with that username or email" in response.content.decode()
+
+
+def test_plain_member_cannot_add_members(client, requester_org):
+    from allauth.account.models import EmailAddress
+
+    member = UserFactory(username="plain", email="plain@acme.example")
+    EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
+    Membership.objects.create(user=member, organization=requester_org, role="member")
+    UserFactory(username="friend")
+    client.force_login(member)
+    response = client.post(
+        reverse("organization_add_member", args=[requester_org.slug]),
+        {"login": "friend", "role": "admin"},
+    )
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user__username="friend").exists()
+
+
+def test_outsider_cannot_add_themselves_to_another_org(client, outsider, requester_org):
+    client.force_login(outsider)
+    response = client.post(
+        reverse("organization_add_member", args=[requester_org.slug]),
+        {"login": "otto", "role": "admin"},
+    )
+    assert response.status_code == 404
+    assert not Membership.objects.filter(user=outsider, organization=requester_org).exists()
