@@ -10,7 +10,9 @@ def roles(request):
         if not user.is_authenticated:
             return {}
         return {
-            "worker": hasattr(user, "worker_profile") or not user.memberships.exists(),
+            # Anyone who is not staff and belongs to no organization is a (would-be) worker.
+            "worker": hasattr(user, "worker_profile")
+            or not (user.is_staff or user.memberships.exists()),
             "requester": requester_organizations(user).exists(),
             "centres": list(coordinated_centres(user)),
             "staff": user.is_staff,
