@@ -24,12 +24,13 @@
   }
   function connect() {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/events/");
-    ws.onopen = function () { delay = 1000; };
+    ws.onopen = function () { delay = 1000; list.dataset.live = "open"; };
     ws.onmessage = function (e) {
       var msg = JSON.parse(e.data);
       if (msg.type === "notification") show(msg);
     };
     ws.onclose = function (e) {
+      list.dataset.live = "closed";
       if (e.code === 4401) return; // signed out: do not retry
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 60000);
