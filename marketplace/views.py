@@ -1,4 +1,5 @@
 from allauth.core import ratelimit
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -146,9 +147,9 @@ def centre_enrol(request, centre: Organization):
         messages.error(request, _("Choose a CSV file to upload."))
         return redirect("centre_home", slug=centre.slug)
     try:
-        issued = enrol_cohort(
-            centre=centre, coordinator=request.user, data=form.cleaned_data["file"].read()
-        )
+        # Read one byte past the limit so an oversized file is reported, not loaded whole.
+        data = form.cleaned_data["file"].read(settings.ENROLMENT_MAX_BYTES + 1)
+        issued = enrol_cohort(centre=centre, coordinator=request.user, data=data)
     except EnrolmentError as exc:
         return _render_centre(request, centre, enrolment_errors=exc, status=400)
     return render(request, "marketplace/centre_codes.html", {"centre": centre, "issued": issued})

@@ -212,3 +212,12 @@ def test_two_racing_redemptions_of_one_code_let_exactly_one_win(coordinator, cen
         thread.join()
     assert sorted(outcomes) == ["ValidationError", "won"]
     assert SetupCode.objects.filter(used_at__isnull=False).count() == 1
+
+
+def test_oversized_file_is_refused_whole(client, coordinator, centre, settings):
+    settings.ENROLMENT_MAX_BYTES = 60
+    client.force_login(coordinator)
+    response = upload(client, centre, GOOD_CSV)
+    assert response.status_code == 400
+    assert response.context["enrolment_errors"].errors[0].field == "file"
+    assert not User.objects.filter(username="vibol").exists()

@@ -45,3 +45,9 @@ def test_healthz_is_unhealthy_when_redis_is_configured_but_down(client, settings
 def test_healthz_uses_the_real_redis_when_configured(client, settings):
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     assert client.get(reverse("healthz")).status_code == 200
+
+
+def test_healthz_is_exempt_from_the_https_redirect(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(reverse("healthz")).status_code == 200
+    assert client.get(reverse("home")).status_code == 301
