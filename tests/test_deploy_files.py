@@ -61,3 +61,15 @@ def test_env_example_names_every_required_setting():
     example = (ROOT / ".env.example").read_text()
     for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEBUG"):
         assert f"{name}=" in example, name
+
+
+def test_env_example_loads_cleanly():
+    from tests.marketplace.test_settings import start
+
+    env = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _sep, value = line.partition("=")
+            env[name.strip()] = value.strip()
+    result = start(**env)
+    assert result.returncode == 0, result.stderr
