@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test deps deps-dev lint format migrations-check bench clean
+.PHONY: run test deps deps-dev lint format migrations-check messages lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -44,6 +44,11 @@ format: deps-dev
 
 migrations-check: deps-dev
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+# Refresh the Khmer catalogue after changing user-facing text, translate, then compile.
+messages: deps-dev
+	DEBUG=true $(BIN)/python manage.py makemessages -l km --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests
+	msgfmt --check -o locale/km/LC_MESSAGES/django.mo locale/km/LC_MESSAGES/django.po
 
 # Re-pin after editing pyproject.toml.
 lock: | $(BIN)/python
