@@ -14,6 +14,7 @@ class NotificationEvent(TypedDict):
     subject: str
     body: str
     worker_status: str | None
+    worker_status_label: str | None
 
 
 def user_group(user_id: int) -> str:

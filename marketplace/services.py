@@ -60,6 +60,8 @@ def notify(*, user: User, subject: str, body: str) -> Notification:
             "subject": subject,
             "body": body,
             "worker_status": profile.status if profile else None,
+            # In the language active here: callers wrap notify() in the user's language.
+            "worker_status_label": str(profile.get_status_display()) if profile else None,
         },
     )
     if user.email:

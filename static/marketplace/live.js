@@ -19,7 +19,7 @@
     var status = document.getElementById("worker-status");
     if (status && msg.worker_status) {
       status.className = "status status-" + msg.worker_status;
-      status.textContent = msg.worker_status;
+      status.textContent = msg.worker_status_label || msg.worker_status;
     }
   }
   function connect() {

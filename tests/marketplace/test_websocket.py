@@ -69,6 +69,7 @@ def test_decision_reaches_the_workers_open_socket(client, admin_user, applicant)
     assert error["type"] == "error"
     assert event["type"] == "notification"
     assert event["worker_status"] == "vetted"
+    assert event["worker_status_label"] == "Vetted"
     assert "Welcome aboard" in event["body"]
 
 
@@ -100,3 +101,25 @@ def test_rolled_back_decision_sends_nothing(client, admin_user, applicant):
     assert async_to_sync(scenario)() is True
     applicant.worker_profile.refresh_from_db()
     assert applicant.worker_profile.status == "applied"
+
+
+def test_event_speaks_the_workers_language(client, admin_user, applicant):
+    applicant.preferred_language = "km"
+    applicant.save(update_fields=["preferred_language"])
+    headers = session_headers(client, applicant)
+    profile_id = applicant.worker_profile.pk
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        connected, _code = await communicator.connect()
+        assert connected
+        await database_sync_to_async(services.decide_application)(
+            profile_id=profile_id, actor=admin_user, action="reject", reason="r"
+        )
+        event = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return event
+
+    event = async_to_sync(scenario)()
+    assert event["worker_status_label"] == "បានបដិសេធ"
+    assert event["subject"] == "ពាក្យស្នើសុំរបស់អ្នកមិនត្រូវបានអនុម័តទេ"
