@@ -144,7 +144,10 @@ def submit_application(*, user: User, application: ApplicationInput) -> WorkerPr
     profile.display_name = application.display_name
     profile.country = application.country
     profile.languages = application.languages
-    profile.centre = application.centre
+    # A centre that enrolled the worker stays theirs; a self-declared centre is only a
+    # claim, shown to admins as such and never part of a bulk cohort approval.
+    if not profile.enrolled_by_id:
+        profile.centre = application.centre
     profile.eligibility = application.eligibility
     profile.terms_version = settings.TERMS_VERSION
     profile.consented_at = now
@@ -252,15 +255,16 @@ def decide_application(*, profile_id: int, actor: User, action: str, reason: str
 def approve_cohort(
     *, centre: Organization, actor: User, reason: str, profile_ids: list[int] | None = None
 ) -> list[WorkerProfile]:
-    """Approve every applied worker of one centre (or the chosen ones among them)."""
+    """Approve every applied worker the centre enrolled (or the chosen ones among them)."""
     _require_staff(actor)
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": _("A reason is required.")})
+    # Only workers the centre itself enrolled: anyone can *claim* a centre when applying.
     queryset = (
         WorkerProfile.objects.select_for_update()
         .select_related("user")
-        .filter(centre=centre, status=Status.APPLIED)
+        .filter(centre=centre, status=Status.APPLIED, enrolled_by__isnull=False)
     )
     if profile_ids is not None:
         queryset = queryset.filter(pk__in=profile_ids)

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -26,6 +27,8 @@ from marketplace.permissions import coordinator_required, requester_required, st
 from marketplace.selectors import recent_notifications, requester_organizations, vetting_queue
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
+
+VETTING_PAGE_SIZE = 50
 
 
 def home(request):
@@ -231,11 +234,19 @@ def vetting_queue_view(request):
     data = filters.cleaned_data if filters.is_bound else {}
     profiles = vetting_queue(
         status=data.get("status", ""), country=data.get("country", ""), centre=data.get("centre")
-    )[:200]
+    )
+    page = Paginator(profiles, VETTING_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "marketplace/vetting_queue.html",
-        {"filters": filters, "profiles": profiles, "cohort_form": CohortApprovalForm()},
+        {
+            "filters": filters,
+            "page": page,
+            "query": query.urlencode(),
+            "cohort_form": CohortApprovalForm(),
+        },
     )
 
 

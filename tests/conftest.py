@@ -132,7 +132,11 @@ def vetted_worker(centre):
 
 
 @pytest.fixture
-def applicant(centre):
+def applicant(centre, coordinator):
+    """Enrolled by the centre's coordinator, application submitted."""
     return WorkerProfileFactory(
-        user__username="channary", centre=centre, status=WorkerProfile.Status.APPLIED
+        user__username="channary",
+        centre=centre,
+        status=WorkerProfile.Status.APPLIED,
+        enrolled_by=coordinator,
     ).user

@@ -142,11 +142,18 @@ def test_suspend_only_from_vetted(admin_user, applicant, vetted_worker):
 
 
 def test_bulk_approval_only_touches_the_centres_applied_workers(
-    client, admin_user, centre, applicant
+    client, admin_user, centre, coordinator, applicant
 ):
-    second = WorkerProfileFactory(centre=centre, status=WorkerProfile.Status.APPLIED)
-    invited = WorkerProfileFactory(centre=centre, status=WorkerProfile.Status.INVITED)
+    enrolled_by = coordinator
+    second = WorkerProfileFactory(
+        centre=centre, status=WorkerProfile.Status.APPLIED, enrolled_by=enrolled_by
+    )
+    invited = WorkerProfileFactory(
+        centre=centre, status=WorkerProfile.Status.INVITED, enrolled_by=enrolled_by
+    )
     elsewhere = WorkerProfileFactory(centre=None, status=WorkerProfile.Status.APPLIED)
+    # Claimed the centre in a self-made application: not part of the cohort.
+    claimant = WorkerProfileFactory(centre=centre, status=WorkerProfile.Status.APPLIED)
     client.force_login(admin_user)
     response = client.post(
         reverse("vetting_approve_cohort"),
@@ -158,6 +165,7 @@ def test_bulk_approval_only_touches_the_centres_applied_workers(
     assert statuses[second.pk] == "vetted"
     assert statuses[invited.pk] == "invited"
     assert statuses[elsewhere.pk] == "applied"
+    assert statuses[claimant.pk] == "applied"
     assert AuditLog.objects.filter(action="worker.approve").count() == 2
 
 
@@ -165,11 +173,11 @@ def test_queue_filters_by_status_country_and_centre(client, admin_user, centre, 
     WorkerProfileFactory(display_name="Kenyan Worker", country="KE", centre=None)
     client.force_login(admin_user)
     by_country = client.get(reverse("vetting_queue"), {"status": "applied", "country": "KE"})
-    assert list(by_country.context["profiles"]) == [
+    assert list(by_country.context["page"]) == [
         WorkerProfile.objects.get(display_name="Kenyan Worker")
     ]
     by_centre = client.get(reverse("vetting_queue"), {"centre": centre.pk})
-    assert [p.user for p in by_centre.context["profiles"]] == [applicant]
+    assert [p.user for p in by_centre.context["page"]] == [applicant]
 
 
 def test_audit_log_is_append_only_in_code_and_admin(admin_user, applicant, rf):
@@ -220,3 +228,29 @@ def test_worker_with_email_is_emailed_through_celery_after_commit(admin_user, ce
     )
     assert [message.to for message in mail.outbox] == [["mealea@example.org"]]
     assert "Welcome" in mail.outbox[0].body
+
+
+def test_enrolled_worker_cannot_move_to_another_centre(client, applicant, centre):
+    from tests.factories import OrganizationFactory
+
+    other = OrganizationFactory(name="Other Centre", kind="centre")
+    client.force_login(applicant)
+    client.post(
+        reverse("worker_apply"),
+        {
+            "display_name": "Channary",
+            "country": "KH",
+            "languages": ["km"],
+            "centre": other.pk,
+            "consent": "on",
+        },
+    )
+    applicant.worker_profile.refresh_from_db()
+    assert applicant.worker_profile.centre == centre
+
+
+def test_queue_marks_a_self_declared_centre(client, admin_user, centre):
+    WorkerProfileFactory(display_name="Claimant", centre=centre)
+    client.force_login(admin_user)
+    page = client.get(reverse("vetting_queue")).content.decode()
+    assert "self-declared" in page
