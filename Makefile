@@ -49,6 +49,7 @@ migrations-check: deps-dev
 messages: deps-dev
 	DEBUG=true $(BIN)/python manage.py makemessages -l km --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests
 	msgfmt --check -o locale/km/LC_MESSAGES/django.mo locale/km/LC_MESSAGES/django.po
+	msgfmt --check -o locale_vendor/km/LC_MESSAGES/django.mo locale_vendor/km/LC_MESSAGES/django.po
 
 # Re-pin after editing pyproject.toml.
 lock: | $(BIN)/python

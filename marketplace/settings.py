@@ -201,7 +201,9 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")  # tests point this at the fake
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("km", _("Khmer"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/: our own strings (make messages). locale_vendor/: Khmer for the django-allauth
+# pages (login, sign-up, password reset, email), which allauth does not ship.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_vendor"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True

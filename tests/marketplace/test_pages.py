@@ -54,3 +54,10 @@ def test_static_files_are_served_compressed_by_whitenoise(client):
     assert response.status_code == 200
     assert response.headers.get("Content-Encoding") == "gzip"
     assert "max-age" in response.headers.get("Cache-Control", "")
+
+
+def test_login_page_is_in_khmer_too(client):
+    client.post(reverse("set_language"), {"language": "km", "next": "/"})
+    page = client.get(reverse("account_login")).content.decode()
+    assert "ពាក្យសម្ងាត់" in page  # "Password", from the allauth catalogue in locale_vendor
+    assert ">Password<" not in page
