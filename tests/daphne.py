@@ -21,7 +21,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def subprocess_database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
@@ -32,7 +32,7 @@ def test_database_url() -> str:
 @contextmanager
 def running_daphne(**extra_env: str):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": test_database_url(), **extra_env}
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), **extra_env}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     process = subprocess.Popen(
         [

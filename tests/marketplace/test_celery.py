@@ -1,0 +1,83 @@
+"""The decision email travels the way it does in production: queued on commit to
+the Redis broker and sent by a real Celery worker process."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from marketplace import services
+from marketplace.celery import app as celery_app
+from tests.daphne import ROOT, subprocess_database_url
+from tests.factories import WorkerProfileFactory
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def celery_worker_output():
+    queue = f"test-{uuid.uuid4().hex[:8]}"  # ours alone, whatever else uses this Redis
+    env = {
+        **os.environ,
+        "DATABASE_URL": subprocess_database_url(),
+        "EMAIL_BACKEND": "console",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "marketplace",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(worker.stdout.readline, "")), daemon=True
+    )
+    reader.start()
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    try:
+        yield lines
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = previous
+        worker.terminate()
+        worker.wait(timeout=15)
+
+
+def test_decision_email_is_sent_by_the_worker_process(celery_worker_output, admin_user):
+    profile = WorkerProfileFactory(user__username="mealea", user__email="mealea@example.org")
+    services.decide_application(
+        profile_id=profile.pk, actor=admin_user, action="approve", reason="Queued via Redis"
+    )
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        output = "".join(celery_worker_output)
+        if "succeeded" in output and "Queued via Redis" in output:
+            break
+        time.sleep(0.2)
+    output = "".join(celery_worker_output)
+    assert "To: mealea@example.org" in output, output[-3000:]
+    assert "Queued via Redis" in output
+    assert "marketplace.tasks.email_notification" in output
