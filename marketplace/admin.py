@@ -45,13 +45,9 @@ class NotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
 
 
-@admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    """Nobody may add, edit or delete audit rows here, superusers included."""
-
-    list_display = ("created_at", "actor_label", "action", "target_label", "reason")
-    list_filter = ("action",)
-    search_fields = ("actor_label", "target_label", "reason")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only records written by services: nobody may add, edit or delete
+    them here, superusers included."""
 
     def has_add_permission(self, request):
         return False
@@ -61,3 +57,10 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_label", "action", "target_label", "reason")
+    list_filter = ("action",)
+    search_fields = ("actor_label", "target_label", "reason")

@@ -1,19 +1,9 @@
 from django.contrib import admin
 
+from marketplace.admin import ReadOnlyAdmin
 from payouts.models import JournalEntry, JournalLine, LedgerAccount
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is written only by services; the admin reads it."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# The ledger is written only by payouts.services; the admin reads it.
 
 
 @admin.register(LedgerAccount)

@@ -3,6 +3,8 @@ so not even raw SQL from the application can rewrite history."""
 
 from django.db import migrations
 
+from marketplace.migration_ops import postgres_only_sql
+
 CREATE = """
 CREATE OR REPLACE FUNCTION marketplace_auditlog_append_only() RETURNS trigger AS $$
 BEGIN
@@ -19,16 +21,6 @@ DROP FUNCTION IF EXISTS marketplace_auditlog_append_only();
 """
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("marketplace", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [postgres_only_sql(CREATE, DROP)]

@@ -5,6 +5,8 @@
 
 from django.db import migrations
 
+from marketplace.migration_ops import postgres_only_sql
+
 CREATE = """
 CREATE OR REPLACE FUNCTION payouts_check_entry_balanced() RETURNS trigger AS $$
 DECLARE
@@ -51,16 +53,6 @@ DROP FUNCTION IF EXISTS payouts_check_entry_balanced();
 """
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("payouts", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [postgres_only_sql(CREATE, DROP)]

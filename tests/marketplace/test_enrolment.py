@@ -1,14 +1,13 @@
 import re
-import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.urls import reverse
 
 from marketplace import services
 from marketplace.enrolment import EnrolmentError, parse_enrolment_csv
 from marketplace.models import SetupCode, User, WorkerProfile
+from tests.concurrency import race
 from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -192,25 +191,11 @@ def test_wrong_codes_are_rate_limited(client, coordinator, centre, settings):
 def test_two_racing_redemptions_of_one_code_let_exactly_one_win(coordinator, centre):
     issued = _enrol_one(coordinator, centre)
     setup_code = services.find_setup_code(token=issued.token)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
-
-    def redeem(password: str) -> None:
-        try:
-            barrier.wait()
-            services.redeem_setup_code(setup_code=setup_code, password=password)
-            outcomes.append("won")
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=redeem, args=(p,)) for p in ("Pass-one-111", "Pass-two-222")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["ValidationError", "won"]
+    outcomes = race(
+        lambda: services.redeem_setup_code(setup_code=setup_code, password="Pass-one-111"),
+        lambda: services.redeem_setup_code(setup_code=setup_code, password="Pass-two-222"),
+    )
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["User", "ValidationError"]
     assert SetupCode.objects.filter(used_at__isnull=False).count() == 1
 
 

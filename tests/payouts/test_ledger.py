@@ -1,5 +1,3 @@
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
@@ -10,6 +8,7 @@ from payouts import services
 from payouts.currency import format_amount, parse_amount
 from payouts.models import JournalEntry, JournalLine, LedgerAccount
 from payouts.selectors import cached_balance_mismatches, organization_balances, unbalanced_entries
+from tests.concurrency import errors, race
 
 Kind = LedgerAccount.Kind
 pytestmark = pytest.mark.django_db
@@ -172,60 +171,36 @@ def test_postgres_refuses_unbalanced_lines_and_edits(admin_user, requester_org):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_credits_all_land(admin_user, requester_org):
     """Eight admins crediting at once: the cached balance equals the sum of the lines."""
-    barrier = threading.Barrier(8)
-    errors: list[Exception] = []
 
-    def credit(n: int) -> None:
-        try:
-            barrier.wait()
-            services.credit_organization(
-                organization=requester_org,
-                amount_minor=100 + n,
-                currency="USD",
-                actor=admin_user,
-                reason=f"r{n}",
-            )
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def credit(n: int):
+        return lambda: services.credit_organization(
+            organization=requester_org,
+            amount_minor=100 + n,
+            currency="USD",
+            actor=admin_user,
+            reason=f"r{n}",
+        )
 
-    threads = [threading.Thread(target=credit, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors(race(*(credit(n) for n in range(8)))) == []
     assert organization_balances(requester_org) == {"USD": sum(100 + n for n in range(8))}
     assert cached_balance_mismatches() == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_replays_of_one_key_credit_once(admin_user, requester_org):
-    barrier = threading.Barrier(6)
-    errors: list[Exception] = []
+    def credit():
+        return services.credit_organization(
+            organization=requester_org,
+            amount_minor=999,
+            currency="USD",
+            actor=admin_user,
+            reason="same invoice",
+            idempotency_key="inv-race",
+        )
 
-    def credit() -> None:
-        try:
-            barrier.wait()
-            services.credit_organization(
-                organization=requester_org,
-                amount_minor=999,
-                currency="USD",
-                actor=admin_user,
-                reason="same invoice",
-                idempotency_key="inv-race",
-            )
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=credit) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    outcomes = race(*[credit] * 6)
+    assert errors(outcomes) == []
+    assert len({entry.pk for entry in outcomes}) == 1
     assert organization_balances(requester_org) == {"USD": 999}
     assert JournalEntry.objects.count() == 1
+    assert AuditLog.objects.filter(action="organization.credit").count() == 1
