@@ -39,6 +39,7 @@ def test_healthz_is_unhealthy_when_redis_is_configured_but_down(client, settings
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["channel_layer"]["ok"] is False
     assert body["checks"]["cache"]["ok"] is False
+    assert "127.0.0.1" not in response.content.decode()  # no internals to the public
 
 
 @pytest.mark.redis
