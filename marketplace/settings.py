@@ -179,6 +179,28 @@ ENROLMENT_MAX_ROWS = env_int("ENROLMENT_MAX_ROWS", 2000, minimum=1)
 ENROLMENT_MAX_BYTES = env_int("ENROLMENT_MAX_BYTES", 1_000_000, minimum=1)
 TERMS_VERSION = env_str("TERMS_VERSION", "2026-11")
 
+
+# --- Task sets and fair pay -------------------------------------------------------
+def _pay_floors(raw: str) -> dict[str, int]:
+    floors = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        currency, _sep, amount = item.partition(":")
+        if not (len(currency) == 3 and currency.isupper() and amount.isdigit()):
+            raise ImproperlyConfigured(
+                f"PAY_FLOOR_HOURLY_MINOR entry {item!r} must look like USD:200 "
+                "(currency, colon, minor units per hour)."
+            )
+        floors[currency] = int(amount)
+    return floors
+
+
+# Minimum effective hourly pay per currency, in minor units (USD:200 = $2.00/hour).
+PAY_FLOOR_HOURLY_MINOR = _pay_floors(
+    env_str("PAY_FLOOR_HOURLY_MINOR", "USD:200,EUR:190,GBP:160,KHR:800000,KES:26000,INR:17000")
+)
+PLATFORM_FEE_PERMILLE = env_int("PLATFORM_FEE_PERMILLE", 200, minimum=0)  # 200 = 20%
+MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
+
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = {
     "console": "django.core.mail.backends.console.EmailBackend",

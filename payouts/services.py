@@ -15,6 +15,17 @@ from payouts.models import JournalEntry, JournalLine, LedgerAccount
 Kind = LedgerAccount.Kind
 
 
+class InsufficientFunds(ValidationError):
+    def __init__(self, *, account: LedgerAccount, needed_minor: int):
+        self.account = account
+        self.needed_minor = needed_minor
+        self.available_minor = account.balance_minor
+        super().__init__(
+            f"Insufficient funds in {account.key}: needs {needed_minor}, "
+            f"has {account.balance_minor} (minor units)."
+        )
+
+
 def account_key(
     *, kind: str, currency: str, organization_id: int | None, worker_id: int | None, reference: str
 ) -> str:
@@ -78,10 +89,12 @@ def post_entry(
     idempotency_key: str | None = None,
     created_by: User | None = None,
     reverses: JournalEntry | None = None,
+    no_overdraft: Sequence[LedgerAccount] = (),
 ) -> JournalEntry:
     """Append one balanced entry and move the accounts' cached balances with it.
     With an idempotency key, a replay (even a concurrent one) returns the first
-    entry, marked `replayed = True`, and moves nothing."""
+    entry, marked `replayed = True`, and moves nothing. Accounts in `no_overdraft`
+    may not go below zero: checked under the same lock that orders the writes."""
     _check_balanced(lines)
     if idempotency_key:
         existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
@@ -91,7 +104,16 @@ def post_entry(
     # Lock the accounts in a fixed order (by id) so concurrent entries touching the
     # same accounts queue instead of deadlocking.
     account_ids = sorted({account.pk for account, _amount in lines})
-    list(LedgerAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"))
+    locked = {
+        account.pk: account
+        for account in LedgerAccount.objects.select_for_update()
+        .filter(pk__in=account_ids)
+        .order_by("pk")
+    }
+    for guarded in no_overdraft:
+        change = sum(amount for account, amount in lines if account.pk == guarded.pk)
+        if locked[guarded.pk].balance_minor + change < 0:
+            raise InsufficientFunds(account=locked[guarded.pk], needed_minor=-change)
     try:
         with transaction.atomic():
             entry = JournalEntry.objects.create(

@@ -97,3 +97,9 @@ def test_check_deploy_passes_with_no_warnings_when_debug_is_off():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues (0 silenced)" in result.stdout
+
+
+def test_bad_pay_floor_fails_with_the_entry_named():
+    result = start(DEBUG="1", PAY_FLOOR_HOURLY_MINOR="USD:2.00")
+    assert result.returncode != 0
+    assert "PAY_FLOOR_HOURLY_MINOR entry 'USD:2.00' must look like USD:200" in result.stderr

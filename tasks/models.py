@@ -1,0 +1,149 @@
+"""Task sets, their tasks, and the assignments workers claim.
+
+Assignment is designed for the real-time issue: one row per (task, worker), a claim
+that expires by time (no sweeper needed: an expired active claim simply stops
+counting), and an idempotent submission keyed by the client's submission_id."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from payouts.currency import CURRENCY_CHOICES
+
+
+class TaskSet(models.Model):
+    class Kind(models.TextChoices):
+        LABEL = "label", "Label (one choice per image)"
+        MULTILABEL = "multilabel", "Multi-label (all that apply)"
+        TRANSCRIPTION = "transcription", "Transcription (type the text shown)"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.PROTECT, related_name="task_sets"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True)  # Markdown, rendered sanitised
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    label_options = models.JSONField(default=list, blank=True)  # 2-50 for (multi)label
+    reward_minor = models.BigIntegerField()  # per assignment, minor units of `currency`
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    assignments_per_task = models.PositiveSmallIntegerField(default=3)
+    # Share of served assignments that are gold, in permille (100 = 10%): integers only.
+    gold_ratio_permille = models.PositiveSmallIntegerField(default=100)
+    time_limit_seconds = models.PositiveIntegerField(default=600)
+    expected_seconds_per_task = models.PositiveIntegerField(default=30)
+    min_reputation_permille = models.PositiveSmallIntegerField(default=0)
+    language = models.CharField(max_length=8, blank=True)
+    centre = models.ForeignKey(
+        "marketplace.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(reward_minor__gt=0), name="taskset_reward_positive"),
+            models.CheckConstraint(
+                condition=Q(assignments_per_task__gte=1, assignments_per_task__lte=15),
+                name="taskset_assignments_1_15",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_ratio_permille__lte=500), name="taskset_gold_ratio_at_most_half"
+            ),
+            models.CheckConstraint(
+                condition=Q(expected_seconds_per_task__gt=0),
+                name="taskset_expected_seconds_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-priority"], name="taskset_status_priority"),
+            models.Index(fields=["organization", "-created_at"], name="taskset_org_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Task(models.Model):
+    task_set = models.ForeignKey(TaskSet, on_delete=models.CASCADE, related_name="tasks")
+    external_id = models.CharField(max_length=200)
+    payload_text = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    is_gold = models.BooleanField(default=False)
+    # Never sent to a worker before they answer: a label, a list of labels, or text.
+    gold_answer = models.JSONField(null=True, blank=True)
+    gold_explanation = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task_set", "external_id"], name="task_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=False) | Q(gold_answer__isnull=False),
+                name="task_gold_has_answer",
+            ),
+        ]
+        indexes = [models.Index(fields=["task_set", "is_gold"], name="task_set_gold")]
+
+    def __str__(self) -> str:
+        return f"{self.task_set_id}:{self.external_id}"
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"  # claimed; counts only until expires_at
+        SUBMITTED = "submitted", "Submitted"
+        RELEASED = "released", "Released"
+
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="assignments")
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    submission_id = models.UUIDField(null=True, blank=True, unique=True)
+    seconds_spent = models.PositiveIntegerField(null=True, blank=True)
+    reward_minor = models.BigIntegerField()  # fixed at claim time, minor units
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+
+    class Meta:
+        constraints = [
+            # A worker answers (or holds) a task at most once.
+            models.UniqueConstraint(
+                fields=["task", "worker"], name="assignment_task_worker_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="submitted") | Q(answer__isnull=False),
+                name="assignment_submitted_has_answer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["task", "status", "expires_at"], name="assignment_task_status"),
+            models.Index(fields=["worker", "status"], name="assignment_worker_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"

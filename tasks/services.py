@@ -1,0 +1,191 @@
+"""Task-set lifecycle: publish (funding escrow from the organization's balance in the
+same transaction), pause, resume and cancel (returning unspent escrow)."""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketplace.models import Membership, User
+from marketplace.services import record_audit
+from payouts.currency import format_amount
+from payouts.models import LedgerAccount
+from payouts.services import InsufficientFunds, get_account, post_entry
+from tasks.models import TaskSet
+from tasks.pricing import CostPreview, cost_preview, hourly_pay_minor, pay_floor_minor
+
+Status = TaskSet.Status
+
+
+def require_member(*, actor: User, task_set: TaskSet) -> None:
+    if not Membership.objects.filter(
+        user=actor,
+        organization_id=task_set.organization_id,
+        role__in=[Membership.Role.ADMIN, Membership.Role.MEMBER],
+    ).exists():
+        raise PermissionDenied(_("Only members of the set's organization may change it."))
+
+
+def preview_for(task_set: TaskSet) -> CostPreview:
+    return cost_preview(
+        regular_tasks=task_set.tasks.filter(is_gold=False).count(),
+        assignments_per_task=task_set.assignments_per_task,
+        reward_minor=task_set.reward_minor,
+        gold_ratio_permille=task_set.gold_ratio_permille,
+        currency=task_set.currency,
+    )
+
+
+def check_fair_pay(task_set: TaskSet) -> None:
+    hourly = hourly_pay_minor(
+        reward_minor=task_set.reward_minor, seconds_per_task=task_set.expected_seconds_per_task
+    )
+    floor = pay_floor_minor(task_set.currency)
+    if floor is None:
+        raise ValidationError(
+            _("No pay floor is configured for %(c)s, so sets cannot be published in it.")
+            % {"c": task_set.currency}
+        )
+    if hourly < floor:
+        raise ValidationError(
+            _(
+                "Effective pay is %(hourly)s per hour, below the floor of %(floor)s. Raise the "
+                "reward or lower the expected seconds per task."
+            )
+            % {
+                "hourly": format_amount(hourly, task_set.currency),
+                "floor": format_amount(floor, task_set.currency),
+            }
+        )
+
+
+def _escrow(task_set: TaskSet) -> LedgerAccount:
+    return get_account(
+        kind=LedgerAccount.Kind.SET_ESCROW,
+        currency=task_set.currency,
+        organization=task_set.organization,
+        reference=f"set:{task_set.pk}",
+    )
+
+
+def _locked(task_set_id: int) -> TaskSet:
+    # Row lock: the status rule holds only if no one else moves the set meanwhile.
+    return TaskSet.objects.select_for_update().select_related("organization").get(pk=task_set_id)
+
+
+def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
+    with transaction.atomic():
+        task_set = _locked(task_set_id)
+        require_member(actor=actor, task_set=task_set)
+        if task_set.status != Status.DRAFT:
+            raise ValidationError(_("Only a draft can be published."))
+        gold_count = task_set.tasks.filter(is_gold=True).count()
+        if gold_count < settings.MIN_GOLD_TASKS_TO_PUBLISH:
+            raise ValidationError(
+                _("Publishing needs at least %(n)d gold tasks; this set has %(have)d.")
+                % {"n": settings.MIN_GOLD_TASKS_TO_PUBLISH, "have": gold_count}
+            )
+        preview = preview_for(task_set)
+        if preview.regular_assignments == 0:
+            raise ValidationError(_("The set has no tasks to publish."))
+        check_fair_pay(task_set)
+        balance = get_account(
+            kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
+            currency=task_set.currency,
+            organization=task_set.organization,
+        )
+        try:
+            post_entry(
+                kind="escrow.fund",
+                memo=f"Escrow for task set {task_set.pk}: {task_set.title}",
+                lines=[(balance, -preview.total_minor), (_escrow(task_set), preview.total_minor)],
+                idempotency_key=f"escrow:fund:{task_set.pk}",
+                created_by=actor,
+                no_overdraft=[balance],
+            )
+        except InsufficientFunds as exc:
+            raise ValidationError(
+                _("The set costs %(cost)s but the balance is %(balance)s. Add funds first.")
+                % {
+                    "cost": format_amount(preview.total_minor, task_set.currency),
+                    "balance": format_amount(exc.available_minor, task_set.currency),
+                }
+            ) from None
+        task_set.status = Status.PUBLISHED
+        task_set.published_at = timezone.now()
+        task_set.save(update_fields=["status", "published_at"])
+        record_audit(
+            actor=actor,
+            action="task_set.publish",
+            target=task_set,
+            data={"escrow_minor": preview.total_minor, "currency": task_set.currency},
+        )
+    return task_set
+
+
+def _transition(
+    *, task_set_id: int, actor: User, allowed_from: set[str], to: str, field: str
+) -> TaskSet:
+    with transaction.atomic():
+        task_set = _locked(task_set_id)
+        require_member(actor=actor, task_set=task_set)
+        if task_set.status not in allowed_from:
+            raise ValidationError(
+                _("A %(status)s set cannot become %(to)s.") % {"status": task_set.status, "to": to}
+            )
+        previous = task_set.status
+        task_set.status = to
+        setattr(task_set, field, timezone.now())
+        task_set.save(update_fields=["status", field])
+        record_audit(actor=actor, action=f"task_set.{to}", target=task_set, data={"from": previous})
+    return task_set
+
+
+def pause_task_set(*, task_set_id: int, actor: User) -> TaskSet:
+    return _transition(
+        task_set_id=task_set_id,
+        actor=actor,
+        allowed_from={Status.PUBLISHED},
+        to=Status.PAUSED,
+        field="paused_at",
+    )
+
+
+def resume_task_set(*, task_set_id: int, actor: User) -> TaskSet:
+    return _transition(
+        task_set_id=task_set_id,
+        actor=actor,
+        allowed_from={Status.PAUSED},
+        to=Status.PUBLISHED,
+        field="published_at",
+    )
+
+
+def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
+    """Cancel and return whatever escrow is unspent to the organization's balance."""
+    with transaction.atomic():
+        task_set = _transition(
+            task_set_id=task_set_id,
+            actor=actor,
+            allowed_from={Status.DRAFT, Status.PUBLISHED, Status.PAUSED},
+            to=Status.CANCELLED,
+            field="cancelled_at",
+        )
+        # Lock before reading: the amount returned must be what is left, not what was.
+        escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
+        if escrow.balance_minor > 0:
+            balance = get_account(
+                kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
+                currency=task_set.currency,
+                organization=task_set.organization,
+            )
+            post_entry(
+                kind="escrow.return",
+                memo=f"Unspent escrow returned: task set {task_set.pk} cancelled",
+                lines=[(escrow, -escrow.balance_minor), (balance, escrow.balance_minor)],
+                idempotency_key=f"escrow:return:{task_set.pk}",
+                created_by=actor,
+                no_overdraft=[escrow],
+            )
+    return task_set
