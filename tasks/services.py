@@ -125,7 +125,7 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
 
 
 def _transition(
-    *, task_set_id: int, actor: User, allowed_from: set[str], to: str, field: str
+    *, task_set_id: int, actor: User, action: str, allowed_from: set[str], to: str, field: str
 ) -> TaskSet:
     with transaction.atomic():
         task_set = _locked(task_set_id)
@@ -146,6 +146,7 @@ def pause_task_set(*, task_set_id: int, actor: User) -> TaskSet:
     return _transition(
         task_set_id=task_set_id,
         actor=actor,
+        action="pause",
         allowed_from={Status.PUBLISHED},
         to=Status.PAUSED,
         field="paused_at",
@@ -156,6 +157,7 @@ def resume_task_set(*, task_set_id: int, actor: User) -> TaskSet:
     return _transition(
         task_set_id=task_set_id,
         actor=actor,
+        action="resume",
         allowed_from={Status.PAUSED},
         to=Status.PUBLISHED,
         field="published_at",
@@ -168,6 +170,7 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         task_set = _transition(
             task_set_id=task_set_id,
             actor=actor,
+            action="cancel",
             allowed_from={Status.DRAFT, Status.PUBLISHED, Status.PAUSED},
             to=Status.CANCELLED,
             field="cancelled_at",

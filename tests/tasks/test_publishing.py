@@ -138,9 +138,9 @@ def test_pause_resume_and_cancel_returns_unspent_escrow(admin_user, requester, r
     )
     assert actions == [
         "task_set.publish",
-        "task_set.paused",
-        "task_set.published",
-        "task_set.cancelled",
+        "task_set.pause",
+        "task_set.resume",
+        "task_set.cancel",
     ]
 
 
