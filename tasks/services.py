@@ -138,7 +138,9 @@ def _transition(
         task_set.status = to
         setattr(task_set, field, timezone.now())
         task_set.save(update_fields=["status", field])
-        record_audit(actor=actor, action=f"task_set.{to}", target=task_set, data={"from": previous})
+        record_audit(
+            actor=actor, action=f"task_set.{action}", target=task_set, data={"from": previous}
+        )
     return task_set
 
 
