@@ -5,7 +5,7 @@ with its line and field."""
 import csv
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.conf.locale import LANG_INFO
@@ -17,31 +17,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, Organization, User, WorkerProfile
+from marketplace.rows import RowError, RowErrors, decode_text
 from marketplace.services import IssuedSetupCode, issue_setup_code, record_audit
 
 REQUIRED_COLUMNS = ("name", "username", "phone", "language")
-MAX_REPORTED_ERRORS = 100
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 WORKER_LANGUAGES = sorted(
     code for code, info in LANG_INFO.items() if "-" not in code and "fallback" not in info
 )
 
 
-@dataclass
-class RowError:
-    line: int
-    field: str
-    message: str
-
-
-@dataclass
-class EnrolmentError(Exception):
-    errors: list[RowError]
-    total: int = field(default=0)
-
-    def __post_init__(self) -> None:
-        self.total = self.total or len(self.errors)
-        self.errors = self.errors[:MAX_REPORTED_ERRORS]
+class EnrolmentError(RowErrors):
+    pass
 
 
 @dataclass(frozen=True)
@@ -55,21 +42,10 @@ class EnrolmentRow:
 
 def parse_enrolment_csv(data: bytes) -> list[EnrolmentRow]:
     """Validate the whole file; raise EnrolmentError listing every bad row."""
-    if len(data) > settings.ENROLMENT_MAX_BYTES:
-        raise EnrolmentError(
-            [
-                RowError(
-                    0,
-                    "file",
-                    _("The file is larger than %(n)d bytes.") % {"n": settings.ENROLMENT_MAX_BYTES},
-                )
-            ]
-        )
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise EnrolmentError([RowError(line, "file", _("The file is not UTF-8 text."))]) from None
+        text = decode_text(data, max_bytes=settings.ENROLMENT_MAX_BYTES)
+    except RowErrors as exc:
+        raise EnrolmentError(exc.errors) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
@@ -160,7 +136,6 @@ def parse_enrolment_csv(data: bytes) -> list[EnrolmentRow]:
     if not rows and not errors:
         errors.append(RowError(1, "file", _("The file has no rows.")))
     if errors:
-        errors.sort(key=lambda error: error.line)
         raise EnrolmentError(errors)
     return rows
 

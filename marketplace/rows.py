@@ -1,0 +1,41 @@
+"""Shared pieces of all-or-nothing file uploads (cohort CSVs, task files): every
+problem is reported by line and field, and a file with any problem creates nothing."""
+
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
+
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass
+class RowError:
+    line: int  # 1-based line in the file; 0 for the file as a whole
+    field: str
+    message: str
+
+
+@dataclass
+class RowErrors(Exception):
+    errors: list[RowError]
+    total: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        self.total = self.total or len(self.errors)
+        self.errors = sorted(self.errors, key=lambda error: error.line)[:MAX_REPORTED_ERRORS]
+
+    def as_dicts(self) -> list[dict]:
+        return [{"line": e.line, "field": e.field, "message": e.message} for e in self.errors]
+
+
+def decode_text(data: bytes, *, max_bytes: int) -> str:
+    """UTF-8 text of an upload (a BOM is allowed), or RowErrors naming the bad line."""
+    if len(data) > max_bytes:
+        raise RowErrors(
+            [RowError(0, "file", _("The file is larger than %(n)d bytes.") % {"n": max_bytes})]
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RowErrors([RowError(line, "file", _("The file is not UTF-8 text."))]) from None
