@@ -200,6 +200,8 @@ PAY_FLOOR_HOURLY_MINOR = _pay_floors(
 )
 PLATFORM_FEE_PERMILLE = env_int("PLATFORM_FEE_PERMILLE", 200, minimum=0)  # 200 = 20%
 MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
+TASK_UPLOAD_MAX_ROWS = env_int("TASK_UPLOAD_MAX_ROWS", 200_000, minimum=1)
+TASK_UPLOAD_MAX_BYTES = env_int("TASK_UPLOAD_MAX_BYTES", 50_000_000, minimum=1)
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = {

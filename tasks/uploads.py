@@ -1,0 +1,259 @@
+"""Task uploads from CSV or JSON Lines. All or nothing: a file with any bad row
+creates no task, and every problem is reported by line and field (the first 100).
+
+CSV columns: external_id (required), text (the payload), gold (true/false, optional),
+gold_answer, gold_explanation; any other column is kept as task metadata.
+Multi-label answers in CSV separate labels with "|". JSON Lines: one object per line
+with the same keys; gold_answer for multilabel is a list, metadata an object."""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from marketplace.models import User
+from marketplace.rows import RowError, RowErrors, decode_text
+from marketplace.services import record_audit
+from tasks.models import Task, TaskSet
+from tasks.services import require_member
+
+KNOWN_FIELDS = {"external_id", "text", "gold", "gold_answer", "gold_explanation", "metadata"}
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n", ""}
+
+
+@dataclass
+class TaskRow:
+    line: int
+    external_id: str
+    text: str
+    is_gold: bool
+    gold_answer: object
+    gold_explanation: str
+    metadata: dict = field(default_factory=dict)
+
+
+def _rows_from_csv(text: str, errors: list[RowError]):
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [(name or "").strip() for name in (reader.fieldnames or [])]
+    if "external_id" not in header:
+        errors.append(RowError(1, "external_id", _("The header has no external_id column.")))
+        return
+    reader.fieldnames = header
+    for record in reader:
+        if None in record:
+            errors.append(
+                RowError(reader.line_num, "row", _("This row has more fields than the header."))
+            )
+            continue
+        values = {key: (value or "").strip() for key, value in record.items()}
+        if not any(values.values()):
+            continue
+        gold_raw = values.pop("gold", "").lower()
+        if gold_raw not in _TRUE | _FALSE:
+            errors.append(RowError(reader.line_num, "gold", _("Use true or false.")))
+            continue
+        answer = values.pop("gold_answer", "")
+        yield (
+            reader.line_num,
+            {
+                "external_id": values.pop("external_id", ""),
+                "text": values.pop("text", ""),
+                # A gold column left empty means: gold exactly when an answer is given.
+                "gold": gold_raw in _TRUE or (gold_raw == "" and answer != ""),
+                "gold_answer": answer if answer != "" else None,
+                "gold_explanation": values.pop("gold_explanation", ""),
+                "metadata": {key: value for key, value in values.items() if value != ""},
+                "_csv": True,
+            },
+        )
+
+
+def _rows_from_jsonl(text: str, errors: list[RowError]):
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(
+                RowError(line_number, "json", _("Not valid JSON: %(e)s") % {"e": exc.msg})
+            )
+            continue
+        if not isinstance(record, dict):
+            errors.append(RowError(line_number, "json", _("Each line must be a JSON object.")))
+            continue
+        unknown = set(record) - KNOWN_FIELDS
+        if unknown:
+            errors.append(
+                RowError(
+                    line_number,
+                    sorted(unknown)[0],
+                    _("Unknown field; put extra data under metadata."),
+                )
+            )
+            continue
+        if not isinstance(record.get("metadata", {}), dict):
+            errors.append(RowError(line_number, "metadata", _("metadata must be an object.")))
+            continue
+        gold = record.get("gold")
+        if gold is not None and not isinstance(gold, bool):
+            errors.append(RowError(line_number, "gold", _("Use true or false.")))
+            continue
+        answer = record.get("gold_answer")
+        yield (
+            line_number,
+            {
+                "external_id": str(record.get("external_id", "")).strip(),
+                "text": record.get("text", ""),
+                "gold": gold if gold is not None else answer is not None,
+                "gold_answer": answer,
+                "gold_explanation": record.get("gold_explanation", "") or "",
+                "metadata": record.get("metadata", {}),
+                "_csv": False,
+            },
+        )
+
+
+def _check_answer(task_set: TaskSet, answer, *, from_csv: bool):
+    """The answer normalised for the set's kind, or a message saying what is wrong."""
+    options = task_set.label_options
+    if task_set.kind == TaskSet.Kind.LABEL:
+        if not isinstance(answer, str) or answer not in options:
+            return None, _("%(a)r is not one of the label options.") % {"a": answer}
+        return answer, None
+    if task_set.kind == TaskSet.Kind.MULTILABEL:
+        labels = (
+            [part.strip() for part in answer.split("|")]
+            if from_csv and isinstance(answer, str)
+            else answer
+        )
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            return None, _("A multi-label answer is a list of labels.")
+        outside = [label for label in labels if label not in options]
+        if outside:
+            return None, _("%(a)r is not one of the label options.") % {"a": outside[0]}
+        if len(set(labels)) != len(labels):
+            return None, _("A label is repeated.")
+        return sorted(labels, key=options.index), None
+    if not isinstance(answer, str) or not answer.strip():
+        return None, _("A transcription answer is non-empty text.")
+    return answer, None
+
+
+def parse_task_file(task_set: TaskSet, data: bytes, *, filename: str) -> list[TaskRow]:
+    errors: list[RowError] = []
+    text = decode_text(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
+    if filename.lower().endswith((".jsonl", ".ndjson")):
+        records = _rows_from_jsonl(text, errors)
+    elif filename.lower().endswith(".csv"):
+        records = _rows_from_csv(text, errors)
+    else:
+        raise RowErrors([RowError(0, "file", _("Upload a .csv or .jsonl file."))])
+
+    rows: list[TaskRow] = []
+    first_line: dict[str, int] = {}
+    for line, record in records:
+        if len(rows) >= settings.TASK_UPLOAD_MAX_ROWS:
+            errors.append(
+                RowError(
+                    line, "file", _("More than %(n)d rows.") % {"n": settings.TASK_UPLOAD_MAX_ROWS}
+                )
+            )
+            break
+        external_id = record["external_id"]
+        if not external_id:
+            errors.append(RowError(line, "external_id", _("An external_id is required.")))
+        elif len(external_id) > 200:
+            errors.append(RowError(line, "external_id", _("At most 200 characters.")))
+        elif external_id in first_line:
+            errors.append(
+                RowError(
+                    line,
+                    "external_id",
+                    _("Duplicate of line %(l)d.") % {"l": first_line[external_id]},
+                )
+            )
+        else:
+            first_line[external_id] = line
+        if not isinstance(record["text"], str) or not record["text"].strip():
+            errors.append(RowError(line, "text", _("Each task needs its text.")))
+        answer = None
+        if record["gold"]:
+            if record["gold_answer"] is None:
+                errors.append(RowError(line, "gold_answer", _("A gold task needs its answer.")))
+            else:
+                answer, problem = _check_answer(
+                    task_set, record["gold_answer"], from_csv=record["_csv"]
+                )
+                if problem:
+                    errors.append(RowError(line, "gold_answer", problem))
+        elif record["gold_answer"] is not None:
+            errors.append(
+                RowError(line, "gold_answer", _("An answer is given but the row is not gold."))
+            )
+        rows.append(
+            TaskRow(
+                line=line,
+                external_id=external_id,
+                text=record["text"] if isinstance(record["text"], str) else "",
+                is_gold=bool(record["gold"]),
+                gold_answer=answer,
+                gold_explanation=str(record["gold_explanation"]),
+                metadata=record["metadata"],
+            )
+        )
+    existing = set(
+        Task.objects.filter(task_set=task_set, external_id__in=list(first_line)).values_list(
+            "external_id", flat=True
+        )
+    )
+    for row in rows:
+        if row.external_id in existing:
+            errors.append(RowError(row.line, "external_id", _("Already in this set.")))
+    if not rows and not errors:
+        errors.append(RowError(0, "file", _("The file has no tasks.")))
+    if errors:
+        raise RowErrors(errors)
+    return rows
+
+
+def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) -> int:
+    """Validate the whole file, then create every task in one transaction."""
+    require_member(actor=actor, task_set=task_set)
+    if task_set.status != TaskSet.Status.DRAFT:
+        raise RowErrors(
+            [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
+        )
+    rows = parse_task_file(task_set, data, filename=filename)
+    with transaction.atomic():
+        Task.objects.bulk_create(
+            (
+                Task(
+                    task_set=task_set,
+                    external_id=row.external_id,
+                    payload_text=row.text,
+                    is_gold=row.is_gold,
+                    gold_answer=row.gold_answer,
+                    gold_explanation=row.gold_explanation,
+                    metadata=row.metadata,
+                )
+                for row in rows
+            ),
+            batch_size=2000,
+        )
+        record_audit(
+            actor=actor,
+            action="task_set.upload",
+            target=task_set,
+            data={
+                "filename": filename[:200],
+                "tasks": len(rows),
+                "gold": sum(r.is_gold for r in rows),
+            },
+        )
+    return len(rows)
