@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -44,9 +44,8 @@ def main() -> None:
     lines = ["external_id,text,gold,gold_answer"]
     for i in range(args.rows):
         gold = i % 20 == 0
-        lines.append(
-            f"t{i},Sentence number {i} to label,{'true' if gold else ''},{'positive' if gold else ''}"
-        )
+        flag, answer = ("true", "positive") if gold else ("", "")
+        lines.append(f"t{i},Sentence number {i} to label,{flag},{answer}")
     data = ("\n".join(lines) + "\n").encode()
 
     print(
