@@ -21,6 +21,7 @@ urlpatterns = [
         name="centre_reissue_code",
     ),
     path("requester/", views.requester_home, name="requester_home"),
+    path("requester/sets/", include("tasks.urls")),
     path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),

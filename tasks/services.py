@@ -27,6 +27,17 @@ def require_member(*, actor: User, task_set: TaskSet) -> None:
         raise PermissionDenied(_("Only members of the set's organization may change it."))
 
 
+@transaction.atomic
+def create_task_set(*, organization, actor: User, **fields) -> TaskSet:
+    """A draft set; its settings are checked again when it is published."""
+    task_set = TaskSet(organization=organization, created_by=actor, **fields)
+    require_member(actor=actor, task_set=task_set)
+    task_set.full_clean()
+    task_set.save()
+    record_audit(actor=actor, action="task_set.create", target=task_set)
+    return task_set
+
+
 def preview_for(task_set: TaskSet) -> CostPreview:
     return cost_preview(
         regular_tasks=task_set.tasks.filter(is_gold=False).count(),

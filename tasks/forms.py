@@ -1,0 +1,74 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from payouts.currency import CURRENCY_CHOICES, parse_amount
+from tasks.models import TaskSet
+
+
+class TaskSetForm(forms.Form):
+    organization = forms.ModelChoiceField(label=_("Organization"), queryset=None)
+    title = forms.CharField(label=_("Title"), max_length=200)
+    instructions = forms.CharField(
+        label=_("Instructions for workers"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+    )
+    kind = forms.ChoiceField(label=_("Kind of task"), choices=TaskSet.Kind.choices)
+    label_options = forms.CharField(
+        label=_("Label options, one per line (2 to 50; not for transcription)"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES, initial="USD")
+    reward = forms.CharField(
+        label=_("Reward per assignment"), max_length=20, help_text=_("For example 0.05")
+    )
+    assignments_per_task = forms.IntegerField(
+        label=_("Workers per task"), min_value=1, max_value=15, initial=3
+    )
+    gold_ratio_percent = forms.IntegerField(
+        label=_("Gold share of served work (%)"), min_value=0, max_value=50, initial=10
+    )
+    expected_seconds_per_task = forms.IntegerField(
+        label=_("Expected seconds per task"), min_value=1, max_value=3600, initial=30
+    )
+    time_limit_minutes = forms.IntegerField(
+        label=_("Time limit per assignment (minutes)"), min_value=1, max_value=240, initial=10
+    )
+    priority = forms.IntegerField(label=_("Priority"), min_value=-100, max_value=100, initial=0)
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+        if organizations.count() == 1:
+            self.fields["organization"].initial = organizations.first()
+
+    def clean(self):
+        cleaned = super().clean()
+        options = [
+            line.strip() for line in cleaned.get("label_options", "").splitlines() if line.strip()
+        ]
+        if cleaned.get("kind") in (TaskSet.Kind.LABEL, TaskSet.Kind.MULTILABEL):
+            if not 2 <= len(options) <= 50:
+                self.add_error("label_options", _("Give between 2 and 50 options."))
+            elif len(set(options)) != len(options):
+                self.add_error("label_options", _("An option is repeated."))
+            elif any(len(option) > 100 for option in options):
+                self.add_error("label_options", _("Options are at most 100 characters."))
+        elif options:
+            self.add_error("label_options", _("Transcription sets have no options."))
+        cleaned["label_options"] = options
+        if cleaned.get("currency") and cleaned.get("reward"):
+            try:
+                cleaned["reward_minor"] = parse_amount(cleaned["reward"], cleaned["currency"])
+            except ValidationError as exc:
+                self.add_error("reward", exc)
+            else:
+                if cleaned["reward_minor"] <= 0:
+                    self.add_error("reward", _("The reward must be positive."))
+        return cleaned
+
+
+class TaskFileForm(forms.Form):
+    file = forms.FileField(label=_("Task file (.csv or .jsonl)"))

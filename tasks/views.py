@@ -1,0 +1,142 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from marketplace.permissions import requester_required
+from marketplace.rows import RowErrors
+from marketplace.selectors import requester_organizations
+from payouts.currency import format_amount
+from payouts.selectors import organization_balances
+from tasks import services
+from tasks.forms import TaskFileForm, TaskSetForm
+from tasks.pricing import hourly_pay_minor, pay_floor_minor
+from tasks.selectors import task_sets_with_counts, visible_task_sets
+from tasks.uploads import upload_tasks
+
+
+@requester_required
+def task_set_list(request):
+    return render(
+        request, "tasks/set_list.html", {"task_sets": task_sets_with_counts(request.user)}
+    )
+
+
+@requester_required
+def task_set_create(request):
+    organizations = requester_organizations(request.user)
+    form = TaskSetForm(request.POST or None, organizations=organizations)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task_set = services.create_task_set(
+                organization=data["organization"],
+                actor=request.user,
+                title=data["title"],
+                instructions=data["instructions"],
+                kind=data["kind"],
+                label_options=data["label_options"],
+                reward_minor=data["reward_minor"],
+                currency=data["currency"],
+                assignments_per_task=data["assignments_per_task"],
+                gold_ratio_permille=data["gold_ratio_percent"] * 10,
+                expected_seconds_per_task=data["expected_seconds_per_task"],
+                time_limit_seconds=data["time_limit_minutes"] * 60,
+                priority=data["priority"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("task_set_detail", task_set_id=task_set.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "tasks/set_form.html", {"form": form}, status=status)
+
+
+def _render_detail(request, task_set, *, upload_errors=None, action_error=None, status=200):
+    preview = services.preview_for(task_set)
+    hourly = hourly_pay_minor(
+        reward_minor=task_set.reward_minor, seconds_per_task=task_set.expected_seconds_per_task
+    )
+    floor = pay_floor_minor(task_set.currency)
+    balance = organization_balances(task_set.organization).get(task_set.currency, 0)
+    money = {
+        "reward": format_amount(task_set.reward_minor, task_set.currency),
+        "hourly": format_amount(hourly, task_set.currency),
+        "floor": format_amount(floor, task_set.currency) if floor is not None else None,
+        "below_floor": floor is None or hourly < floor,
+        "worker_pay": format_amount(preview.worker_pay_minor, task_set.currency),
+        "fee": format_amount(preview.fee_minor, task_set.currency),
+        "total": format_amount(preview.total_minor, task_set.currency),
+        "balance": format_amount(balance, task_set.currency),
+        "short": balance < preview.total_minor,
+    }
+    return render(
+        request,
+        "tasks/set_detail.html",
+        {
+            "task_set": task_set,
+            "preview": preview,
+            "money": money,
+            "tasks": task_set.tasks.order_by("pk")[:50],
+            "task_count": task_set.tasks.count(),
+            "upload_form": TaskFileForm(),
+            "upload_errors": upload_errors,
+            "action_error": action_error,
+        },
+        status=status,
+    )
+
+
+@requester_required
+def task_set_detail(request, task_set_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    return _render_detail(request, task_set)
+
+
+@require_POST
+@requester_required
+def task_set_upload(request, task_set_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    form = TaskFileForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_detail(
+            request, task_set, action_error=_("Choose a file to upload."), status=400
+        )
+    upload = form.cleaned_data["file"]
+    try:
+        created = upload_tasks(
+            task_set=task_set,
+            actor=request.user,
+            # One byte past the limit: an oversized file is reported, never loaded whole.
+            data=upload.read(settings.TASK_UPLOAD_MAX_BYTES + 1),
+            filename=upload.name,
+        )
+    except RowErrors as exc:
+        return _render_detail(request, task_set, upload_errors=exc, status=400)
+    messages.success(request, _("Added %(n)d tasks.") % {"n": created})
+    return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+ACTIONS = {
+    "publish": services.publish_task_set,
+    "pause": services.pause_task_set,
+    "resume": services.resume_task_set,
+    "cancel": services.cancel_task_set,
+}
+
+
+@require_POST
+@requester_required
+def task_set_action(request, task_set_id: int, action: str):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    if action not in ACTIONS:
+        return _render_detail(request, task_set, action_error=_("Unknown action."), status=400)
+    try:
+        ACTIONS[action](task_set_id=task_set.pk, actor=request.user)
+    except ValidationError as exc:
+        task_set.refresh_from_db()
+        return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
+    messages.success(request, _("Done."))
+    return redirect("task_set_detail", task_set_id=task_set.pk)
