@@ -47,7 +47,7 @@ migrations-check: deps-dev
 
 # Refresh the Khmer catalogue after changing user-facing text, translate, then compile.
 messages: deps-dev
-	DEBUG=true $(BIN)/python manage.py makemessages -l km --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests
+	DEBUG=true $(BIN)/python manage.py makemessages -l km --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=tests --ignore=bench
 	msgfmt --check -o locale/km/LC_MESSAGES/django.mo locale/km/LC_MESSAGES/django.po
 	msgfmt --check -o locale_vendor/km/LC_MESSAGES/django.mo locale_vendor/km/LC_MESSAGES/django.po
 
