@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.events import send_to_user_on_commit
 from marketplace.models import (
+    ApiKey,
     AuditLog,
     Membership,
     Notification,
@@ -346,3 +347,80 @@ def redeem_setup_code(*, setup_code: SetupCode, password: str) -> User:
     user.save(update_fields=["password"])
     record_audit(actor=user, action="setup_code.redeem", target=user)
     return user
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    key: ApiKey
+    secret: str  # the whole key, shown once
+
+
+def create_api_key(*, organization: Organization, actor: User, name: str) -> IssuedApiKey:
+    if (
+        not Membership.objects.filter(
+            organization=organization,
+            user=actor,
+            role__in=[Membership.Role.ADMIN, Membership.Role.MEMBER],
+        ).exists()
+        or organization.kind != Organization.Kind.REQUESTER
+    ):
+        raise PermissionDenied(_("Only members of a requester organization may create its keys."))
+    name = name.strip()
+    if not name:
+        raise ValidationError(
+            {"name": _("Name the key, for example after the script that uses it.")}
+        )
+    prefix = secrets.token_hex(4)
+    secret = f"mk_{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            organization=organization,
+            name=name,
+            prefix=prefix,
+            key_hash=_digest(secret),
+            created_by=actor,
+        )
+        record_audit(
+            actor=actor, action="api_key.create", target=organization, data={"prefix": prefix}
+        )
+    return IssuedApiKey(key=key, secret=secret)
+
+
+def revoke_api_key(*, key_id: int, actor: User) -> None:
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("organization").get(pk=key_id)
+        if not Membership.objects.filter(organization=key.organization, user=actor).exists():
+            raise PermissionDenied(_("Only members of the organization may revoke its keys."))
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            record_audit(
+                actor=actor,
+                action="api_key.revoke",
+                target=key.organization,
+                data={"prefix": key.prefix},
+            )
+
+
+def authenticate_api_key(secret: str):
+    """The live key this secret belongs to, or None. Constant-time comparison."""
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != "mk":
+        return None
+    key = (
+        ApiKey.objects.select_related("organization", "created_by")
+        .filter(prefix=parts[1], revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
+        return None
+    if not Membership.objects.filter(organization=key.organization, user=key.created_by).exists():
+        return None
+    now = timezone.now()
+    # Record use at most once a minute: a busy script must not turn reads into writes.
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payouts.currency import CURRENCY_CHOICES, parse_amount
 from tasks.models import TaskSet
+from tasks.services import clean_label_options
 
 
 class TaskSetForm(forms.Form):
@@ -46,19 +47,12 @@ class TaskSetForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        options = [
-            line.strip() for line in cleaned.get("label_options", "").splitlines() if line.strip()
-        ]
-        if cleaned.get("kind") in (TaskSet.Kind.LABEL, TaskSet.Kind.MULTILABEL):
-            if not 2 <= len(options) <= 50:
-                self.add_error("label_options", _("Give between 2 and 50 options."))
-            elif len(set(options)) != len(options):
-                self.add_error("label_options", _("An option is repeated."))
-            elif any(len(option) > 100 for option in options):
-                self.add_error("label_options", _("Options are at most 100 characters."))
-        elif options:
-            self.add_error("label_options", _("Transcription sets have no options."))
-        cleaned["label_options"] = options
+        try:
+            cleaned["label_options"] = clean_label_options(
+                kind=cleaned.get("kind", ""), options=cleaned.get("label_options", "").splitlines()
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)  # the error dict names label_options
         if cleaned.get("currency") and cleaned.get("reward"):
             try:
                 cleaned["reward_minor"] = parse_amount(cleaned["reward"], cleaned["currency"])

@@ -27,11 +27,27 @@ def require_member(*, actor: User, task_set: TaskSet) -> None:
         raise PermissionDenied(_("Only members of the set's organization may change it."))
 
 
+def clean_label_options(*, kind: str, options: list[str]) -> list[str]:
+    """The options for a set of this kind, or ValidationError saying what is wrong."""
+    options = [option.strip() for option in options if option.strip()]
+    if kind in (TaskSet.Kind.LABEL, TaskSet.Kind.MULTILABEL):
+        if not 2 <= len(options) <= 50:
+            raise ValidationError({"label_options": _("Give between 2 and 50 options.")})
+        if len(set(options)) != len(options):
+            raise ValidationError({"label_options": _("An option is repeated.")})
+        if any(len(option) > 100 for option in options):
+            raise ValidationError({"label_options": _("Options are at most 100 characters.")})
+    elif options:
+        raise ValidationError({"label_options": _("Transcription sets have no options.")})
+    return options
+
+
 @transaction.atomic
 def create_task_set(*, organization, actor: User, **fields) -> TaskSet:
     """A draft set; its settings are checked again when it is published."""
     task_set = TaskSet(organization=organization, created_by=actor, **fields)
     require_member(actor=actor, task_set=task_set)
+    task_set.label_options = clean_label_options(kind=task_set.kind, options=task_set.label_options)
     task_set.full_clean()
     task_set.save()
     record_audit(actor=actor, action="task_set.create", target=task_set)
