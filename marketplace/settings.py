@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # serves the API docs' assets ourselves: no third-party requests
     "marketplace",
     "tasks",
     "reputation",
@@ -267,14 +268,30 @@ SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "marketplace.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "marketplace.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_RATE_USER", "1200/minute"),
+        "anon": env_str("API_RATE_ANON", "60/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Marketplace API",
-    "VERSION": "0.1.0",
+    "TITLE": "Fair microwork API",
+    "DESCRIPTION": "Task sets for requesters. Authenticate with an organization API key: "
+    '`Authorization: Bearer mk_…`. Errors: {"error": {"code", "message", "details"}}.',
+    "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

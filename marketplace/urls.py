@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from marketplace import health, views
 from payouts import views as payout_views
@@ -31,5 +32,10 @@ urlpatterns = [
         views.organization_add_member,
         name="organization_add_member",
     ),
+    path("api/v1/", include("tasks.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_docs"),
+    path("requester/<slug:slug>/keys/", views.api_key_create, name="api_key_create"),
+    path("requester/keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("admin/", admin.site.urls),
 ]

@@ -22,7 +22,14 @@ from marketplace.forms import (
     SetupCodeForm,
     VettingFilterForm,
 )
-from marketplace.models import AuditLog, Membership, Notification, Organization, WorkerProfile
+from marketplace.models import (
+    ApiKey,
+    AuditLog,
+    Membership,
+    Notification,
+    Organization,
+    WorkerProfile,
+)
 from marketplace.permissions import coordinator_required, requester_required, staff_required
 from marketplace.selectors import recent_notifications, requester_organizations, vetting_queue
 from payouts.currency import format_amount
@@ -180,7 +187,9 @@ def requester_home(request):
 
 
 def _render_requester_home(request, member_form=None, status=200):
-    organizations = requester_organizations(request.user).prefetch_related("memberships__user")
+    organizations = requester_organizations(request.user).prefetch_related(
+        "memberships__user", "api_keys"
+    )
     rows = [
         {
             "organization": org,
@@ -201,6 +210,32 @@ def _render_requester_home(request, member_form=None, status=200):
         {"rows": rows, "member_form": member_form or MemberForm()},
         status=status,
     )
+
+
+@require_POST
+@requester_required
+def api_key_create(request, slug: str):
+    organization = get_object_or_404(requester_organizations(request.user), slug=slug)
+    try:
+        issued = services.create_api_key(
+            organization=organization, actor=request.user, name=request.POST.get("name", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("requester_home")
+    # Shown once: only its hash is kept.
+    return render(request, "marketplace/api_key_created.html", {"issued": issued})
+
+
+@require_POST
+@requester_required
+def api_key_revoke(request, key_id: int):
+    key = get_object_or_404(
+        ApiKey, pk=key_id, organization__in=requester_organizations(request.user)
+    )
+    services.revoke_api_key(key_id=key.pk, actor=request.user)
+    messages.success(request, _("Key revoked."))
+    return redirect("requester_home")
 
 
 @require_POST

@@ -1,0 +1,189 @@
+"""REST API for task sets. One view per operation; every query is limited to the
+caller's organizations (a key: its own organization only)."""
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.models import ApiKey, Organization
+from marketplace.selectors import requester_organizations
+from payouts.currency import CURRENCY_CHOICES
+from tasks import services
+from tasks.models import TaskSet
+from tasks.pricing import hourly_pay_minor
+from tasks.uploads import upload_tasks
+
+
+def organizations_for(request):
+    if isinstance(request.auth, ApiKey):
+        return Organization.objects.filter(pk=request.auth.organization_id)
+    return requester_organizations(request.user)
+
+
+def task_sets_for(request):
+    return TaskSet.objects.filter(organization__in=organizations_for(request)).select_related(
+        "organization"
+    )
+
+
+class CostSerializer(serializers.Serializer):
+    regular_assignments = serializers.IntegerField()
+    gold_assignments = serializers.IntegerField()
+    worker_pay_minor = serializers.IntegerField()
+    fee_minor = serializers.IntegerField()
+    total_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class TaskSetSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    task_count = serializers.SerializerMethodField()
+    gold_count = serializers.SerializerMethodField()
+    hourly_pay_minor = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TaskSet
+        fields = [
+            "id", "organization", "title", "instructions", "kind", "label_options",
+            "reward_minor", "currency", "assignments_per_task", "gold_ratio_permille",
+            "time_limit_seconds", "expected_seconds_per_task", "priority", "status",
+            "created_at", "published_at", "paused_at", "cancelled_at",
+            "task_count", "gold_count", "hourly_pay_minor", "cost",
+        ]  # fmt: skip
+
+    def get_task_count(self, task_set) -> int:
+        return task_set.tasks.filter(is_gold=False).count()
+
+    def get_gold_count(self, task_set) -> int:
+        return task_set.tasks.filter(is_gold=True).count()
+
+    def get_hourly_pay_minor(self, task_set) -> int:
+        return hourly_pay_minor(
+            reward_minor=task_set.reward_minor, seconds_per_task=task_set.expected_seconds_per_task
+        )
+
+    @extend_schema(responses=CostSerializer)
+    def get_cost(self, task_set) -> dict:
+        return CostSerializer(services.preview_for(task_set)).data
+
+
+class TaskSetCreateSerializer(serializers.Serializer):
+    organization = serializers.SlugField(required=False, help_text="Needed only with several.")
+    title = serializers.CharField(max_length=200)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=TaskSet.Kind.choices)
+    label_options = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    reward_minor = serializers.IntegerField(min_value=1, help_text="Per assignment, minor units.")
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
+    assignments_per_task = serializers.IntegerField(min_value=1, max_value=15, default=3)
+    gold_ratio_permille = serializers.IntegerField(min_value=0, max_value=500, default=100)
+    time_limit_seconds = serializers.IntegerField(min_value=60, max_value=14_400, default=600)
+    expected_seconds_per_task = serializers.IntegerField(min_value=1, max_value=3600, default=30)
+    priority = serializers.IntegerField(min_value=-100, max_value=100, default=0)
+
+
+class TaskSetListView(APIView):
+    @extend_schema(responses=TaskSetSerializer(many=True), summary="List your task sets")
+    def get(self, request):
+        return Response(
+            TaskSetSerializer(task_sets_for(request).order_by("-created_at"), many=True).data
+        )
+
+    @extend_schema(
+        request=TaskSetCreateSerializer,
+        responses={201: TaskSetSerializer},
+        summary="Create a draft task set",
+    )
+    def post(self, request):
+        incoming = TaskSetCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        organizations = organizations_for(request)
+        slug = data.pop("organization", None)
+        if slug:
+            organization = get_object_or_404(organizations, slug=slug)
+        elif organizations.count() == 1:
+            organization = organizations.get()
+        else:
+            raise serializers.ValidationError(
+                {"organization": ["Name the organization (its slug)."]}
+            )
+        task_set = services.create_task_set(organization=organization, actor=request.user, **data)
+        return Response(TaskSetSerializer(task_set).data, status=status.HTTP_201_CREATED)
+
+
+class TaskSetDetailView(APIView):
+    @extend_schema(responses=TaskSetSerializer, summary="Read a task set with its cost")
+    def get(self, request, task_set_id: int):
+        return Response(
+            TaskSetSerializer(get_object_or_404(task_sets_for(request), pk=task_set_id)).data
+        )
+
+
+class UploadResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+
+
+class TaskUploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={
+            201: UploadResultSerializer,
+            400: OpenApiResponse(description="Every bad row, by line and field"),
+        },
+        summary="Add tasks from a CSV or JSON Lines file (all or nothing)",
+    )
+    def post(self, request, task_set_id: int):
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise serializers.ValidationError({"file": ["Attach the task file as 'file'."]})
+        created = upload_tasks(
+            task_set=task_set,
+            actor=request.user,
+            data=upload.read(settings.TASK_UPLOAD_MAX_BYTES + 1),
+            filename=upload.name,
+        )
+        return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+def _action_view(name: str, service, summary: str):
+    class ActionView(APIView):
+        @extend_schema(
+            request=None,
+            responses=TaskSetSerializer,
+            summary=summary,
+            operation_id=f"task_set_{name}",
+        )
+        def post(self, request, task_set_id: int):
+            task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+            return Response(
+                TaskSetSerializer(service(task_set_id=task_set.pk, actor=request.user)).data
+            )
+
+    ActionView.__name__ = f"TaskSet{name.title()}View"
+    return ActionView
+
+
+TaskSetPublishView = _action_view(
+    "publish", services.publish_task_set, "Publish: funds escrow from the balance"
+)
+TaskSetPauseView = _action_view("pause", services.pause_task_set, "Pause a published set")
+TaskSetResumeView = _action_view("resume", services.resume_task_set, "Resume a paused set")
+TaskSetCancelView = _action_view(
+    "cancel", services.cancel_task_set, "Cancel; unspent escrow returns"
+)
