@@ -3,8 +3,10 @@ caller's organizations (a key: its own organization only)."""
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +17,9 @@ from payouts.currency import CURRENCY_CHOICES
 from tasks import services
 from tasks.models import TaskSet
 from tasks.pricing import hourly_pay_minor
+from tasks.results import results_page
 from tasks.uploads import upload_tasks
+from tasks.views import EXPORT_FORMATS, streaming_export
 
 
 def organizations_for(request):
@@ -187,3 +191,70 @@ TaskSetResumeView = _action_view("resume", services.resume_task_set, "Resume a p
 TaskSetCancelView = _action_view(
     "cancel", services.cancel_task_set, "Cancel; unspent escrow returns"
 )
+
+
+class AnswerSerializer(serializers.Serializer):
+    worker = serializers.CharField(help_text="Pseudonymous, stable within the set.")
+    answer = serializers.JSONField()
+    seconds = serializers.IntegerField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ResultSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    aggregated_answer = serializers.JSONField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    answers = AnswerSerializer(many=True)
+    metadata = serializers.JSONField()
+
+
+class ResultsPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    results = ResultSerializer(many=True)
+
+
+class ResultsQuerySerializer(serializers.Serializer):
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+
+class TaskSetResultsView(APIView):
+    @extend_schema(
+        parameters=[ResultsQuerySerializer],
+        responses=ResultsPageSerializer,
+        summary="Results, a page at a time (majority vote for now)",
+    )
+    def get(self, request, task_set_id: int):
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        query = ResultsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        offset, limit = query.validated_data["offset"], query.validated_data["limit"]
+        count, results = results_page(task_set, offset=offset, limit=limit)
+        return Response({"count": count, "offset": offset, "limit": limit, "results": results})
+
+
+class TaskSetResultsExportView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                response=OpenApiTypes.STR, description="One result per line"
+            ),
+            (200, "text/csv"): OpenApiResponse(
+                response=OpenApiTypes.STR, description="One row each"
+            ),
+        },
+        summary="All results, streamed as CSV or JSON Lines",
+        operation_id="task_set_results_export",
+        parameters=[
+            OpenApiParameter(
+                "fmt", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(EXPORT_FORMATS)
+            )
+        ],
+    )
+    def get(self, request, task_set_id: int, fmt: str):
+        if fmt not in EXPORT_FORMATS:
+            raise NotFound()
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        return streaming_export(task_set, fmt)

@@ -14,4 +14,12 @@ urlpatterns = [
     path("task-sets/<int:task_set_id>/pause/", api.TaskSetPauseView.as_view(), name="api_pause"),
     path("task-sets/<int:task_set_id>/resume/", api.TaskSetResumeView.as_view(), name="api_resume"),
     path("task-sets/<int:task_set_id>/cancel/", api.TaskSetCancelView.as_view(), name="api_cancel"),
+    path(
+        "task-sets/<int:task_set_id>/results/", api.TaskSetResultsView.as_view(), name="api_results"
+    ),
+    path(
+        "task-sets/<int:task_set_id>/results.<str:fmt>",
+        api.TaskSetResultsExportView.as_view(),
+        name="api_results_export",
+    ),
 ]

@@ -7,5 +7,10 @@ urlpatterns = [
     path("new/", views.task_set_create, name="task_set_create"),
     path("<int:task_set_id>/", views.task_set_detail, name="task_set_detail"),
     path("<int:task_set_id>/upload/", views.task_set_upload, name="task_set_upload"),
+    path(
+        "<int:task_set_id>/results.<str:fmt>",
+        views.task_set_export,
+        name="task_set_export",
+    ),
     path("<int:task_set_id>/<slug:action>/", views.task_set_action, name="task_set_action"),
 ]

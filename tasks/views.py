@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,6 +14,7 @@ from payouts.selectors import organization_balances
 from tasks import services
 from tasks.forms import TaskFileForm, TaskSetForm
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
+from tasks.results import csv_lines, jsonl_lines
 from tasks.selectors import task_sets_with_counts, visible_task_sets
 from tasks.uploads import upload_tasks
 
@@ -140,3 +142,26 @@ def task_set_action(request, task_set_id: int, action: str):
         return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
     messages.success(request, _("Done."))
     return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+@requester_required
+def task_set_export(request, task_set_id: int, fmt: str):
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    return streaming_export(task_set, fmt)
+
+
+EXPORT_FORMATS = ("csv", "jsonl")
+
+
+def streaming_export(task_set, fmt: str) -> StreamingHttpResponse:
+    """Streamed so that 200,000 tasks never sit in memory."""
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            csv_lines(task_set), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        response = StreamingHttpResponse(jsonl_lines(task_set), content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="task-set-{task_set.pk}-results.{fmt}"'
+    return response
