@@ -203,6 +203,9 @@ PLATFORM_FEE_PERMILLE = env_int("PLATFORM_FEE_PERMILLE", 200, minimum=0)  # 200 
 MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
 TASK_UPLOAD_MAX_ROWS = env_int("TASK_UPLOAD_MAX_ROWS", 200_000, minimum=1)
 TASK_UPLOAD_MAX_BYTES = env_int("TASK_UPLOAD_MAX_BYTES", 50_000_000, minimum=1)
+IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 10_000_000, minimum=1)  # one image
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)  # width x height
+ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 2_000_000_000, minimum=1)
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = {

@@ -86,6 +86,9 @@ class Task(models.Model):
     task_set = models.ForeignKey(TaskSet, on_delete=models.CASCADE, related_name="tasks")
     external_id = models.CharField(max_length=200)
     payload_text = models.TextField(blank=True)
+    # Original without metadata (for the requester) and the small WebP workers download.
+    image = models.FileField(upload_to="tasks/originals/", blank=True, max_length=200)
+    image_derivative = models.FileField(upload_to="tasks/", blank=True, max_length=200)
     metadata = models.JSONField(default=dict, blank=True)
     is_gold = models.BooleanField(default=False)
     # Never sent to a worker before they answer: a label, a list of labels, or text.

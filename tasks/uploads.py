@@ -4,22 +4,31 @@ creates no task, and every problem is reported by line and field (the first 100)
 CSV columns: external_id (required), text (the payload), gold (true/false, optional),
 gold_answer, gold_explanation; any other column is kept as task metadata.
 Multi-label answers in CSV separate labels with "|". JSON Lines: one object per line
-with the same keys; gold_answer for multilabel is a list, metadata an object."""
+with the same keys; gold_answer for multilabel is a list, metadata an object.
+ZIP: images plus manifest.csv at the top level, whose `image` column names each
+task's image inside the archive (text is then optional)."""
 
 import csv
 import io
 import json
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from marketplace.models import User
 from marketplace.rows import RowError, RowErrors, decode_text
 from marketplace.services import record_audit
+from tasks.images import ImageRejected, ProcessedImage, process_image
 from tasks.models import Task, TaskSet
 from tasks.services import require_member
+
+MANIFEST = "manifest.csv"
 
 KNOWN_FIELDS = {"external_id", "text", "gold", "gold_answer", "gold_explanation", "metadata"}
 _TRUE = {"true", "1", "yes", "y"}
@@ -35,6 +44,8 @@ class TaskRow:
     gold_answer: object
     gold_explanation: str
     metadata: dict = field(default_factory=dict)
+    image_name: str = ""  # stored original, in default_storage
+    derivative_name: str = ""
 
 
 def _rows_from_csv(text: str, errors: list[RowError]):
@@ -67,6 +78,7 @@ def _rows_from_csv(text: str, errors: list[RowError]):
                 "gold": gold_raw in _TRUE or (gold_raw == "" and answer != ""),
                 "gold_answer": answer if answer != "" else None,
                 "gold_explanation": values.pop("gold_explanation", ""),
+                "image": values.pop("image", ""),
                 "metadata": {key: value for key, value in values.items() if value != ""},
                 "_csv": True,
             },
@@ -114,6 +126,7 @@ def _rows_from_jsonl(text: str, errors: list[RowError]):
                 "gold_answer": answer,
                 "gold_explanation": record.get("gold_explanation", "") or "",
                 "metadata": record.get("metadata", {}),
+                "image": "",
                 "_csv": False,
             },
         )
@@ -145,15 +158,65 @@ def _check_answer(task_set: TaskSet, answer, *, from_csv: bool):
     return answer, None
 
 
-def parse_task_file(task_set: TaskSet, data: bytes, *, filename: str) -> list[TaskRow]:
+def _open_archive(data: bytes) -> zipfile.ZipFile:
+    if len(data) > settings.TASK_UPLOAD_MAX_BYTES:
+        raise RowErrors(
+            [
+                RowError(
+                    0,
+                    "file",
+                    _("The file is larger than %(n)d bytes.")
+                    % {"n": settings.TASK_UPLOAD_MAX_BYTES},
+                )
+            ]
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise RowErrors([RowError(0, "file", _("Not a readable ZIP file."))]) from None
+    # Declared sizes, checked before anything is decompressed (a ZIP bomb never expands);
+    # reads below are bounded too, in case the declarations lie.
+    if sum(info.file_size for info in archive.infolist()) > settings.ZIP_MAX_UNCOMPRESSED_BYTES:
+        raise RowErrors([RowError(0, "file", _("The ZIP expands beyond the size limit."))])
+    if MANIFEST not in archive.namelist():
+        raise RowErrors([RowError(0, "file", _("The ZIP has no manifest.csv at its top level."))])
+    return archive
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    with archive.open(name) as member:
+        return member.read(limit + 1)
+
+
+def parse_task_file(
+    task_set: TaskSet,
+    data: bytes,
+    *,
+    filename: str,
+    keep_image: Callable[[ProcessedImage], tuple[str, str]] | None = None,
+) -> list[TaskRow]:
+    """Validate a whole file. `keep_image` stores each processed image as it goes (so a
+    large ZIP never sits in memory) and returns the stored names."""
     errors: list[RowError] = []
-    text = decode_text(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
-    if filename.lower().endswith((".jsonl", ".ndjson")):
-        records = _rows_from_jsonl(text, errors)
-    elif filename.lower().endswith(".csv"):
+    archive = None
+    lowered = filename.lower()
+    if lowered.endswith(".zip"):
+        archive = _open_archive(data)
+        text = decode_text(
+            _read_member(archive, MANIFEST, settings.TASK_UPLOAD_MAX_BYTES),
+            max_bytes=settings.TASK_UPLOAD_MAX_BYTES,
+        )
         records = _rows_from_csv(text, errors)
+    elif lowered.endswith((".jsonl", ".ndjson")):
+        records = _rows_from_jsonl(
+            decode_text(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES), errors
+        )
+    elif lowered.endswith(".csv"):
+        records = _rows_from_csv(
+            decode_text(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES), errors
+        )
     else:
-        raise RowErrors([RowError(0, "file", _("Upload a .csv or .jsonl file."))])
+        raise RowErrors([RowError(0, "file", _("Upload a .csv, .jsonl or .zip file."))])
 
     rows: list[TaskRow] = []
     first_line: dict[str, int] = {}
@@ -180,8 +243,30 @@ def parse_task_file(task_set: TaskSet, data: bytes, *, filename: str) -> list[Ta
             )
         else:
             first_line[external_id] = line
-        if not isinstance(record["text"], str) or not record["text"].strip():
-            errors.append(RowError(line, "text", _("Each task needs its text.")))
+        image_names = ("", "")
+        if record["image"]:
+            if archive is None:
+                errors.append(RowError(line, "image", _("Images come in a ZIP with manifest.csv.")))
+            elif record["image"] not in archive.namelist():
+                errors.append(
+                    RowError(
+                        line, "image", _("No file named %(n)s in the ZIP.") % {"n": record["image"]}
+                    )
+                )
+            else:
+                try:
+                    processed = process_image(
+                        _read_member(archive, record["image"], settings.IMAGE_MAX_BYTES)
+                    )
+                except ImageRejected as exc:
+                    errors.append(RowError(line, "image", str(exc)))
+                else:
+                    if keep_image is not None and not errors:
+                        image_names = keep_image(processed)
+        elif task_set.kind == TaskSet.Kind.TRANSCRIPTION:
+            errors.append(RowError(line, "image", _("Transcription tasks need an image.")))
+        elif not isinstance(record["text"], str) or not record["text"].strip():
+            errors.append(RowError(line, "text", _("Each task needs its text or an image.")))
         answer = None
         if record["gold"]:
             if record["gold_answer"] is None:
@@ -205,6 +290,8 @@ def parse_task_file(task_set: TaskSet, data: bytes, *, filename: str) -> list[Ta
                 gold_answer=answer,
                 gold_explanation=str(record["gold_explanation"]),
                 metadata=record["metadata"],
+                image_name=image_names[0],
+                derivative_name=image_names[1],
             )
         )
     existing = set(
@@ -229,31 +316,49 @@ def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) 
         raise RowErrors(
             [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
         )
-    rows = parse_task_file(task_set, data, filename=filename)
-    with transaction.atomic():
-        Task.objects.bulk_create(
-            (
-                Task(
-                    task_set=task_set,
-                    external_id=row.external_id,
-                    payload_text=row.text,
-                    is_gold=row.is_gold,
-                    gold_answer=row.gold_answer,
-                    gold_explanation=row.gold_explanation,
-                    metadata=row.metadata,
-                )
-                for row in rows
-            ),
-            batch_size=2000,
+    stored: list[str] = []
+
+    def keep_image(processed: ProcessedImage) -> tuple[str, str]:
+        names = (
+            default_storage.save(processed.original_name, ContentFile(processed.original)),
+            default_storage.save(processed.derivative_name, ContentFile(processed.derivative)),
         )
-        record_audit(
-            actor=actor,
-            action="task_set.upload",
-            target=task_set,
-            data={
-                "filename": filename[:200],
-                "tasks": len(rows),
-                "gold": sum(r.is_gold for r in rows),
-            },
-        )
+        stored.extend(names)
+        return names
+
+    try:
+        rows = parse_task_file(task_set, data, filename=filename, keep_image=keep_image)
+        with transaction.atomic():
+            Task.objects.bulk_create(
+                (
+                    Task(
+                        task_set=task_set,
+                        external_id=row.external_id,
+                        payload_text=row.text,
+                        image=row.image_name,
+                        image_derivative=row.derivative_name,
+                        is_gold=row.is_gold,
+                        gold_answer=row.gold_answer,
+                        gold_explanation=row.gold_explanation,
+                        metadata=row.metadata,
+                    )
+                    for row in rows
+                ),
+                batch_size=2000,
+            )
+            record_audit(
+                actor=actor,
+                action="task_set.upload",
+                target=task_set,
+                data={
+                    "filename": filename[:200],
+                    "tasks": len(rows),
+                    "gold": sum(row.is_gold for row in rows),
+                },
+            )
+    except BaseException:
+        # All or nothing, files included.
+        for name in stored:
+            default_storage.delete(name)
+        raise
     return len(rows)

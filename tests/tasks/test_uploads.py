@@ -131,7 +131,8 @@ def test_transcription_gold_must_be_text(requester, requester_org):
     data = b'{"external_id": "1", "text": "scan", "gold": true, "gold_answer": "  "}\n'
     with pytest.raises(RowErrors) as caught:
         upload_tasks(task_set=task_set, actor=requester, data=data, filename="x.jsonl")
-    assert problems(caught) == {(1, "gold_answer")}
+    # And transcription tasks show an image, which only a ZIP can carry.
+    assert problems(caught) == {(1, "gold_answer"), (1, "image")}
 
 
 def test_limits_are_settings(requester, label_set, settings):
