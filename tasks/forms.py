@@ -65,4 +65,4 @@ class TaskSetForm(forms.Form):
 
 
 class TaskFileForm(forms.Form):
-    file = forms.FileField(label=_("Task file (.csv or .jsonl)"))
+    file = forms.FileField(label=_("Task file (.csv, .jsonl, or .zip with images)"))
