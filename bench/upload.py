@@ -6,15 +6,18 @@ Point it at a scratch database (it creates an organization, a user and sets ther
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/marketplace_bench DEBUG=1 \\
         .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/marketplace_bench DEBUG=1 \\
-        .venv/bin/python bench/upload.py --rows 20000
-Images (ZIP uploads) are not measured yet: that upload path is not built.
+        .venv/bin/python bench/upload.py --rows 20000 --images 2000
+Images go into a temporary MEDIA_ROOT that is removed afterwards.
 """
 
 import argparse
+import io
 import os
 import sys
+import tempfile
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--images", type=int, default=0, help="also upload a ZIP of N photos")
     args = parser.parse_args()
 
     tag = uuid.uuid4().hex[:8]
@@ -70,6 +74,48 @@ def main() -> None:
             f"validate + create {args.rows / (finished - validated):,.0f} rows/s "
             f"({finished - validated:.2f} s)"
         )
+
+    if args.images:
+        bench_images(org, user, args.images)
+
+
+def bench_images(org, user, count: int) -> None:
+    from django.test import override_settings
+    from PIL import Image
+
+    # Photo-like: a gradient with grain (pure noise would be unrealistically large).
+    gradient = Image.linear_gradient("L").resize((1600, 1200))
+    base = Image.blend(gradient, Image.effect_noise((1600, 1200), 25), 0.3).convert("RGB")
+    buffer = io.BytesIO()
+    base.save(buffer, "JPEG", quality=85)
+    photo = buffer.getvalue()
+    archive_buffer = io.BytesIO()
+    with zipfile.ZipFile(archive_buffer, "w") as archive:
+        manifest = ["external_id,image"] + [f"i{i},img/{i}.jpg" for i in range(count)]
+        archive.writestr("manifest.csv", "\n".join(manifest) + "\n")
+        for i in range(count):
+            archive.writestr(f"img/{i}.jpg", photo)
+    data = archive_buffer.getvalue()
+    task_set = TaskSet.objects.create(
+        organization=org,
+        created_by=user,
+        title="bench images",
+        kind="transcription",
+        reward_minor=8,
+    )
+    with (
+        tempfile.TemporaryDirectory() as media,
+        override_settings(MEDIA_ROOT=media, TASK_UPLOAD_MAX_BYTES=len(data) + 1),
+    ):
+        started = time.perf_counter()
+        upload_tasks(task_set=task_set, actor=user, data=data, filename="bench.zip")
+        elapsed = time.perf_counter() - started
+        sizes = [p.stat().st_size for p in Path(media, "tasks").glob("*.webp")]
+    print(
+        f"images: {count} photos of 1600x1200 ({len(photo) / 1000:.0f} KB each) in "
+        f"{elapsed:.1f} s = {count / elapsed:,.1f} images/s; derivative median "
+        f"{sorted(sizes)[len(sizes) // 2] / 1000:.1f} KB, max {max(sizes) / 1000:.1f} KB"
+    )
 
 
 if __name__ == "__main__":
