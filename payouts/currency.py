@@ -57,3 +57,10 @@ def format_amount(amount_minor: int, currency: str) -> str:
     whole, fraction = divmod(abs(amount_minor), 10**places)
     text = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
     return f"{sign}{text} {currency}"
+
+
+def plain_amount(amount_minor: int, currency: str) -> str:
+    """'0.05' for 5 USD cents: what parse_amount reads back, for pre-filled forms."""
+    places = exponent(currency)
+    whole, fraction = divmod(amount_minor, 10**places)
+    return f"{whole}.{fraction:0{places}d}" if places else str(whole)

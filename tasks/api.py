@@ -123,12 +123,34 @@ class TaskSetListView(APIView):
         return Response(TaskSetSerializer(task_set).data, status=status.HTTP_201_CREATED)
 
 
+class TaskSetUpdateSerializer(TaskSetCreateSerializer):
+    organization = None  # a set never changes organization
+
+
 class TaskSetDetailView(APIView):
     @extend_schema(responses=TaskSetSerializer, summary="Read a task set with its cost")
     def get(self, request, task_set_id: int):
         return Response(
             TaskSetSerializer(get_object_or_404(task_sets_for(request), pk=task_set_id)).data
         )
+
+    @extend_schema(
+        request=TaskSetUpdateSerializer(partial=True),
+        responses=TaskSetSerializer,
+        summary="Edit a set: anything while a draft; title, instructions, priority once published",
+    )
+    def patch(self, request, task_set_id: int):
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        incoming = TaskSetUpdateSerializer(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        # Only what the caller sent: partial validation must not apply the defaults.
+        changes = {
+            name: value for name, value in incoming.validated_data.items() if name in request.data
+        }
+        updated = services.update_task_set(
+            task_set_id=task_set.pk, actor=request.user, changes=changes
+        )
+        return Response(TaskSetSerializer(updated).data)
 
 
 class UploadResultSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from payouts.currency import CURRENCY_CHOICES, parse_amount
+from payouts.currency import CURRENCY_CHOICES, parse_amount, plain_amount
 from tasks.models import TaskSet
 from tasks.services import clean_label_options
 
@@ -39,11 +39,51 @@ class TaskSetForm(forms.Form):
     )
     priority = forms.IntegerField(label=_("Priority"), min_value=-100, max_value=100, initial=0)
 
-    def __init__(self, *args, organizations, **kwargs):
+    def __init__(self, *args, organizations=None, editing: TaskSet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if editing is not None:
+            del self.fields["organization"]  # a set never changes organization
+            if editing.status != TaskSet.Status.DRAFT:
+                for name, form_field in self.fields.items():
+                    if name not in ("title", "instructions", "priority"):
+                        form_field.disabled = True  # shown, never taken from the POST
+            return
         self.fields["organization"].queryset = organizations
         if organizations.count() == 1:
             self.fields["organization"].initial = organizations.first()
+
+    @staticmethod
+    def initial_for(task_set: TaskSet) -> dict:
+        return {
+            "title": task_set.title,
+            "instructions": task_set.instructions,
+            "kind": task_set.kind,
+            "label_options": "\n".join(task_set.label_options),
+            "currency": task_set.currency,
+            "reward": plain_amount(task_set.reward_minor, task_set.currency),
+            "assignments_per_task": task_set.assignments_per_task,
+            "gold_ratio_percent": task_set.gold_ratio_permille // 10,
+            "expected_seconds_per_task": task_set.expected_seconds_per_task,
+            "time_limit_minutes": task_set.time_limit_seconds // 60,
+            "priority": task_set.priority,
+        }
+
+    def task_set_fields(self) -> dict:
+        """The cleaned form in the model's terms."""
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "instructions": data["instructions"],
+            "kind": data["kind"],
+            "label_options": data["label_options"],
+            "reward_minor": data["reward_minor"],
+            "currency": data["currency"],
+            "assignments_per_task": data["assignments_per_task"],
+            "gold_ratio_permille": data["gold_ratio_percent"] * 10,
+            "expected_seconds_per_task": data["expected_seconds_per_task"],
+            "time_limit_seconds": data["time_limit_minutes"] * 60,
+            "priority": data["priority"],
+        }
 
     def clean(self):
         cleaned = super().clean()

@@ -54,6 +54,57 @@ def create_task_set(*, organization, actor: User, **fields) -> TaskSet:
     return task_set
 
 
+# Fields that change neither what workers are paid nor what answers mean: the only
+# ones that may change once a set is published.
+SAFE_FIELDS_AFTER_PUBLISH = frozenset({"title", "instructions", "priority"})
+EDITABLE_FIELDS = SAFE_FIELDS_AFTER_PUBLISH | {
+    "kind",
+    "label_options",
+    "reward_minor",
+    "currency",
+    "assignments_per_task",
+    "gold_ratio_permille",
+    "time_limit_seconds",
+    "expected_seconds_per_task",
+}
+
+
+def update_task_set(*, task_set_id: int, actor: User, changes: dict) -> TaskSet:
+    """Drafts change freely; published or paused sets only in safe fields."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(
+            _("These fields cannot be edited: %(f)s.") % {"f": ", ".join(sorted(unknown))}
+        )
+    with transaction.atomic():
+        task_set = _locked(task_set_id)
+        require_member(actor=actor, task_set=task_set)
+        changed = {name for name, value in changes.items() if getattr(task_set, name) != value}
+        if task_set.status in (Status.COMPLETED, Status.CANCELLED) and changed:
+            raise ValidationError(_("A finished set cannot be edited."))
+        if task_set.status != Status.DRAFT and changed - SAFE_FIELDS_AFTER_PUBLISH:
+            raise ValidationError(
+                _(
+                    "Once published, only the title, instructions and priority can change "
+                    "(not: %(f)s)."
+                )
+                % {"f": ", ".join(sorted(changed - SAFE_FIELDS_AFTER_PUBLISH))}
+            )
+        if not changed:
+            return task_set
+        for name in changed:
+            setattr(task_set, name, changes[name])
+        task_set.label_options = clean_label_options(
+            kind=task_set.kind, options=task_set.label_options
+        )
+        task_set.full_clean()
+        task_set.save(update_fields=sorted(changed | {"label_options"}))
+        record_audit(
+            actor=actor, action="task_set.edit", target=task_set, data={"fields": sorted(changed)}
+        )
+    return task_set
+
+
 def preview_for(task_set: TaskSet) -> CostPreview:
     return cost_preview(
         regular_tasks=task_set.tasks.filter(is_gold=False).count(),

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.task_set_list, name="task_set_list"),
     path("new/", views.task_set_create, name="task_set_create"),
     path("<int:task_set_id>/", views.task_set_detail, name="task_set_detail"),
+    path("<int:task_set_id>/edit/", views.task_set_edit, name="task_set_edit"),
     path("<int:task_set_id>/upload/", views.task_set_upload, name="task_set_upload"),
     path(
         "<int:task_set_id>/results.<str:fmt>",

@@ -31,22 +31,11 @@ def task_set_create(request):
     organizations = requester_organizations(request.user)
     form = TaskSetForm(request.POST or None, organizations=organizations)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             task_set = services.create_task_set(
-                organization=data["organization"],
+                organization=form.cleaned_data["organization"],
                 actor=request.user,
-                title=data["title"],
-                instructions=data["instructions"],
-                kind=data["kind"],
-                label_options=data["label_options"],
-                reward_minor=data["reward_minor"],
-                currency=data["currency"],
-                assignments_per_task=data["assignments_per_task"],
-                gold_ratio_permille=data["gold_ratio_percent"] * 10,
-                expected_seconds_per_task=data["expected_seconds_per_task"],
-                time_limit_seconds=data["time_limit_minutes"] * 60,
-                priority=data["priority"],
+                **form.task_set_fields(),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -54,6 +43,27 @@ def task_set_create(request):
             return redirect("task_set_detail", task_set_id=task_set.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "tasks/set_form.html", {"form": form}, status=status)
+
+
+@requester_required
+def task_set_edit(request, task_set_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    initial = TaskSetForm.initial_for(task_set)
+    form = TaskSetForm(request.POST or None, initial=initial, editing=task_set)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_task_set(
+                task_set_id=task_set.pk, actor=request.user, changes=form.task_set_fields()
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("task_set_detail", task_set_id=task_set.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "tasks/set_form.html", {"form": form, "task_set": task_set}, status=status
+    )
 
 
 def _render_detail(request, task_set, *, upload_errors=None, action_error=None, status=200):
