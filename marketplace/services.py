@@ -417,6 +417,9 @@ def authenticate_api_key(secret: str):
     )
     if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
         return None
+    # The key acts as its creator: a deactivated account must not keep acting by script.
+    if not key.created_by.is_active:
+        return None
     if not Membership.objects.filter(organization=key.organization, user=key.created_by).exists():
         return None
     now = timezone.now()

@@ -157,6 +157,15 @@ def test_key_stops_working_when_its_creator_leaves(requester, requester_org, sec
     assert api(secret).get("/api/v1/task-sets/").status_code == 401
 
 
+def test_key_stops_working_when_its_creator_is_deactivated(requester, secret):
+    assert api(secret).get("/api/v1/task-sets/").status_code == 200
+    requester.is_active = False
+    requester.save(update_fields=["is_active"])
+    refused = api(secret).get("/api/v1/task-sets/")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
+
+
 def test_schema_validates_and_docs_are_self_hosted(client, tmp_path):
     call_command(
         "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml")
