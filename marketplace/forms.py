@@ -171,13 +171,40 @@ class MemberForm(forms.Form):
     )
 
     def clean_login(self):
-        from django.db.models import Q
+        from django.core.validators import validate_email
 
-        from marketplace.models import User
+        from marketplace.selectors import accounts_for_login
 
         login = self.cleaned_data["login"].strip()
-        user = User.objects.filter(Q(username__iexact=login) | Q(email__iexact=login)).first()
-        if user is None:
+        by_email, by_username = accounts_for_login(login)
+        try:
+            validate_email(login)
+        except forms.ValidationError:
+            looks_like_email = False
+        else:
+            looks_like_email = True
+        candidates = {user.pk: user for user in [*by_email, *by_username]}
+        if len(candidates) > 1:
+            # E.g. Alice verified alice@corp.com and somebody else took it as a username:
+            # guessing would add the wrong person to the organization.
+            raise forms.ValidationError(
+                _(
+                    "More than one account matches %(login)s. Ask your colleague for "
+                    "their exact username."
+                ),
+                params={"login": login},
+            )
+        if not candidates:
             raise forms.ValidationError(_("No account with that username or email."))
-        self.cleaned_data["user"] = user
+        if looks_like_email and not by_email:
+            # Only a username that looks like the address: that account never proved it
+            # owns the address, so it is not taken to be its owner.
+            raise forms.ValidationError(
+                _(
+                    "No account has verified the email address %(login)s. Ask your "
+                    "colleague to verify it, or to give you their username."
+                ),
+                params={"login": login},
+            )
+        self.cleaned_data["user"] = next(iter(candidates.values()))
         return login

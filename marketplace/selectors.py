@@ -26,6 +26,22 @@ def has_verified_email(user: User) -> bool:
     return EmailAddress.objects.filter(user=user, verified=True).exists()
 
 
+def accounts_for_login(login: str) -> tuple[list[User], list[User]]:
+    """Accounts a colleague's login could mean: (by verified email, by username).
+
+    An email matches only an address its owner has verified: anybody can sign up with
+    the *username* "alice@corp.com", or claim her address without proving it."""
+    by_email: list[User] = []
+    if "@" in login:
+        by_email = list(
+            User.objects.filter(
+                emailaddress__email__iexact=login, emailaddress__verified=True
+            ).distinct()
+        )
+    by_username = list(User.objects.filter(username__iexact=login))
+    return by_email, by_username
+
+
 def vetting_queue(
     *, status: str = "", country: str = "", centre: Organization | None = None
 ) -> QuerySet[WorkerProfile]:
