@@ -22,6 +22,16 @@ def coordinated_centres(user: User) -> QuerySet[Organization]:
     )
 
 
+def centre_cohort(centre: Organization) -> QuerySet[WorkerProfile]:
+    """The workers a centre enrolled. Anybody may name a centre when applying; such a
+    self-declared worker is not the centre's to see (nor their status reason)."""
+    return (
+        WorkerProfile.objects.filter(centre=centre, enrolled_by__isnull=False)
+        .select_related("user")
+        .order_by("display_name", "pk")
+    )
+
+
 def has_verified_email(user: User) -> bool:
     return EmailAddress.objects.filter(user=user, verified=True).exists()
 

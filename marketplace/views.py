@@ -31,7 +31,12 @@ from marketplace.models import (
     WorkerProfile,
 )
 from marketplace.permissions import coordinator_required, requester_required, staff_required
-from marketplace.selectors import recent_notifications, requester_organizations, vetting_queue
+from marketplace.selectors import (
+    centre_cohort,
+    recent_notifications,
+    requester_organizations,
+    vetting_queue,
+)
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
 
@@ -130,9 +135,7 @@ def centre_home(request, centre: Organization):
 
 
 def _render_centre(request, centre: Organization, enrolment_errors=None, status=200):
-    cohort = (
-        WorkerProfile.objects.filter(centre=centre).select_related("user").order_by("display_name")
-    )
+    cohort = centre_cohort(centre)
     counts = dict(cohort.values_list("status").annotate(n=Count("pk")).order_by())
     return render(
         request,
@@ -168,9 +171,7 @@ def centre_enrol(request, centre: Organization):
 @require_POST
 @coordinator_required
 def centre_reissue_code(request, centre: Organization, profile_id: int):
-    profile = get_object_or_404(
-        WorkerProfile.objects.select_related("user"), pk=profile_id, centre=centre
-    )
+    profile = get_object_or_404(centre_cohort(centre), pk=profile_id)
     if profile.user.has_usable_password():
         messages.error(request, _("This worker has already set a password."))
         return redirect("centre_home", slug=centre.slug)

@@ -75,3 +75,33 @@ def test_coordinator_sees_only_their_cohort(client, coordinator, centre, applica
     client.force_login(coordinator)
     page = client.get(reverse("centre_home", args=[centre.slug])).content.decode()
     assert "channary" in page and "stranger" not in page
+
+
+def test_coordinator_does_not_see_self_declared_workers_or_their_reasons(
+    client, admin_user, coordinator, centre, applicant
+):
+    from marketplace import services
+    from tests.factories import WorkerProfileFactory
+
+    claimant = WorkerProfileFactory(
+        user__username="claimant", display_name="Self Declared", centre=centre
+    )
+    services.decide_application(
+        profile_id=claimant.pk, actor=admin_user, action="reject", reason="Forged documents"
+    )
+    services.decide_application(
+        profile_id=applicant.worker_profile.pk,
+        actor=admin_user,
+        action="reject",
+        reason="Incomplete answers",
+    )
+    client.force_login(coordinator)
+    response = client.get(reverse("centre_home", args=[centre.slug]))
+    page = response.content.decode()
+    assert "channary" in page and "Incomplete answers" in page
+    assert "claimant" not in page and "Self Declared" not in page
+    assert "Forged documents" not in page
+    assert response.context["counts"] == {"rejected": 1}
+    # Nor can the coordinator act on a self-declared worker.
+    reissue = reverse("centre_reissue_code", args=[centre.slug, claimant.pk])
+    assert client.post(reissue).status_code == 404
