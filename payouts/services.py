@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from marketplace.models import Organization, User
 from marketplace.services import record_audit
@@ -23,6 +24,21 @@ class InsufficientFunds(ValidationError):
         super().__init__(
             f"Insufficient funds in {account.key}: needs {needed_minor}, "
             f"has {account.balance_minor} (minor units)."
+        )
+
+
+class IdempotencyConflict(ValidationError):
+    """An idempotency key reused for a different movement of money: never a replay."""
+
+    def __init__(self, *, entry: JournalEntry):
+        self.entry = entry
+        super().__init__(
+            _(
+                "This request was already used for a different entry (#%(entry)d): "
+                "nothing was posted. Check the amounts and try again."
+            )
+            % {"entry": entry.pk},
+            code="idempotency_conflict",
         )
 
 
@@ -93,14 +109,14 @@ def post_entry(
 ) -> JournalEntry:
     """Append one balanced entry and move the accounts' cached balances with it.
     With an idempotency key, a replay (even a concurrent one) returns the first
-    entry, marked `replayed = True`, and moves nothing. Accounts in `no_overdraft`
+    entry, marked `replayed = True`, and moves nothing; the same key with other lines,
+    kind or memo raises IdempotencyConflict. Accounts in `no_overdraft`
     may not go below zero: checked under the same lock that orders the writes."""
     _check_balanced(lines)
     if idempotency_key:
         existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
-            existing.replayed = True
-            return existing
+            return _replay(existing, kind=kind, memo=memo, lines=lines, reverses=reverses)
     # Lock the accounts in a fixed order (by id) so concurrent entries touching the
     # same accounts queue instead of deadlocking.
     account_ids = sorted({account.pk for account, _amount in lines})
@@ -126,8 +142,7 @@ def post_entry(
     except IntegrityError:
         if idempotency_key:
             existing = JournalEntry.objects.get(idempotency_key=idempotency_key)
-            existing.replayed = True
-            return existing
+            return _replay(existing, kind=kind, memo=memo, lines=lines, reverses=reverses)
         raise
     JournalLine.objects.bulk_create(
         JournalLine(entry=entry, account=account, amount_minor=amount, currency=account.currency)
@@ -139,6 +154,30 @@ def post_entry(
         )
     entry.replayed = False
     return entry
+
+
+def _replay(
+    existing: JournalEntry,
+    *,
+    kind: str,
+    memo: str,
+    lines: Sequence[tuple[LedgerAccount, int]],
+    reverses: JournalEntry | None,
+) -> JournalEntry:
+    """The first entry for a replayed key, if the replay asks for the same movement.
+    A key reused for another account, amount or purpose is a caller's mistake: saying
+    "done" would hide that the second movement never happened."""
+    requested = sorted((account.pk, amount, account.currency) for account, amount in lines)
+    recorded = sorted(existing.lines.values_list("account_id", "amount_minor", "currency"))
+    if (
+        requested != recorded
+        or existing.kind != kind
+        or existing.memo != memo[:300]
+        or existing.reverses_id != (reverses.pk if reverses else None)
+    ):
+        raise IdempotencyConflict(entry=existing)
+    existing.replayed = True
+    return existing
 
 
 @transaction.atomic

@@ -96,6 +96,60 @@ def test_replayed_key_credits_once(admin_user, requester_org):
     assert AuditLog.objects.filter(action="organization.credit").count() == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"amount_minor": 5_001}, {"other_org": True}, {"currency": "EUR"}, {"reason": "INV-10"}],
+)
+def test_same_key_for_a_different_credit_is_a_conflict_not_a_replay(
+    admin_user, requester_org, change
+):
+    from tests.factories import OrganizationFactory
+
+    first = {
+        "organization": requester_org,
+        "amount_minor": 5_000,
+        "currency": "USD",
+        "actor": admin_user,
+        "reason": "INV-9",
+        "idempotency_key": "inv-9",
+    }
+    entry = services.credit_organization(**first)
+    second = {**first, **change}
+    if second.pop("other_org", False):
+        second["organization"] = OrganizationFactory(name="Beta", kind="requester")
+    with pytest.raises(services.IdempotencyConflict) as conflict:
+        services.credit_organization(**second)
+    assert conflict.value.entry == entry
+    assert JournalEntry.objects.count() == 1
+    assert organization_balances(requester_org) == {"USD": 5_000}
+    assert AuditLog.objects.filter(action="organization.credit").count() == 1
+
+
+def test_credit_page_reports_a_reused_submission_for_another_credit(
+    client, admin_user, requester_org
+):
+    from tests.factories import OrganizationFactory
+
+    other = OrganizationFactory(name="Beta Labels", kind="requester")
+    client.force_login(admin_user)
+    url = reverse("staff_credit")
+    form = {
+        "organization": requester_org.pk,
+        "currency": "USD",
+        "amount": "10.00",
+        "reason": "INV",
+        "submission_id": "s1",
+    }
+    assert "Credited" in client.post(url, form, follow=True).content.decode()
+    response = client.post(url, {**form, "organization": other.pk}, follow=True)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "already used for a different entry" in page
+    assert "Credited" not in page
+    assert organization_balances(other) == {}
+    assert organization_balances(requester_org) == {"USD": 1_000}
+
+
 def test_reversal_negates_every_line(admin_user, requester_org):
     entry = services.credit_organization(
         organization=requester_org,
