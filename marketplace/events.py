@@ -31,4 +31,6 @@ def send_to_user_on_commit(user_id: int, payload: NotificationEvent) -> None:
             user_group(user_id), {"type": "user.event", "payload": payload}
         )
 
-    transaction.on_commit(send)
+    # robust: the decision is committed whatever happens here; a channel layer that is
+    # down must be logged, never turn the committed request into an error page.
+    transaction.on_commit(send, robust=True)

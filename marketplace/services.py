@@ -66,7 +66,9 @@ def notify(*, user: User, subject: str, body: str) -> Notification:
         },
     )
     if user.email:
-        transaction.on_commit(lambda: email_notification.delay(notification.pk))
+        # robust: a broker (or, run in-process, a mail server) that fails after commit is
+        # logged; the notification is stored and the request that made it succeeds.
+        transaction.on_commit(lambda: email_notification.delay(notification.pk), robust=True)
     return notification
 
 
