@@ -201,6 +201,13 @@ PAY_FLOOR_HOURLY_MINOR = _pay_floors(
 )
 PLATFORM_FEE_PERMILLE = env_int("PLATFORM_FEE_PERMILLE", 200, minimum=0)  # 200 = 20%
 MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
+# --- Real-time work (docs/protocol.md) ---
+# Claims a worker may hold at once: 2 prefetches the next task while answering one.
+WORK_MAX_ACTIVE_CLAIMS = env_int("WORK_MAX_ACTIVE_CLAIMS", 1, minimum=1)
+WORK_WS_MAX_MESSAGE_BYTES = env_int("WORK_WS_MAX_MESSAGE_BYTES", 16_384, minimum=1024)
+# Per connection: a token bucket refilled at RATE per second, holding at most BURST.
+WORK_WS_RATE_PER_SECOND = env_int("WORK_WS_RATE_PER_SECOND", 10, minimum=1)
+WORK_WS_BURST = env_int("WORK_WS_BURST", 30, minimum=1)
 TASK_UPLOAD_MAX_ROWS = env_int("TASK_UPLOAD_MAX_ROWS", 200_000, minimum=1)
 TASK_UPLOAD_MAX_BYTES = env_int("TASK_UPLOAD_MAX_BYTES", 50_000_000, minimum=1)
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 10_000_000, minimum=1)  # one image

@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("worker/", views.worker_home, name="worker_home"),
     path("worker/apply/", views.worker_apply, name="worker_apply"),
+    path("work/", include("tasks.work_urls")),
     path("setup/", views.setup_account, name="setup_account"),
     path("setup/<str:token>/", views.setup_account, name="setup_account_link"),
     path("centre/<slug:slug>/", views.centre_home, name="centre_home"),

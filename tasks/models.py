@@ -94,6 +94,11 @@ class Task(models.Model):
     # Never sent to a worker before they answer: a label, a list of labels, or text.
     gold_answer = models.JSONField(null=True, blank=True)
     gold_explanation = models.TextField(blank=True)
+    # Kept in the submit transaction so that claiming never counts answers: submitted
+    # assignments so far, and whether the task still wants more (gold never closes,
+    # since every worker may answer a gold task once).
+    submitted_count = models.PositiveIntegerField(default=0)
+    is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -106,7 +111,16 @@ class Task(models.Model):
                 name="task_gold_has_answer",
             ),
         ]
-        indexes = [models.Index(fields=["task_set", "is_gold"], name="task_set_gold")]
+        indexes = [
+            models.Index(fields=["task_set", "is_gold"], name="task_set_gold"),
+            # The claim query walks this in id order, so finished tasks cost nothing
+            # however many there are.
+            models.Index(
+                fields=["task_set", "id"],
+                condition=Q(is_open=True, is_gold=False),
+                name="task_open_regular",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_set_id}:{self.external_id}"
@@ -118,7 +132,19 @@ class Assignment(models.Model):
         SUBMITTED = "submitted", "Submitted"
         RELEASED = "released", "Released"
 
+    class ReleaseReason(models.TextChoices):
+        SKIP = "skip", "Skipped"
+        BROKEN = "broken", "Reported broken"
+        DISTURBING = "disturbing", "Reported disturbing"
+        SET_PAUSED = "set_paused", "Set paused"
+        SET_CANCELLED = "set_cancelled", "Set cancelled"
+        WORKER_SUSPENDED = "worker_suspended", "Worker suspended"
+
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="assignments")
+    # Copies of the task's set and gold flag: per-set and per-worker counts without a
+    # join. is_gold is never sent to a worker.
+    task_set = models.ForeignKey(TaskSet, on_delete=models.PROTECT, related_name="assignments")
+    is_gold = models.BooleanField(default=False)
     worker = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
     )
@@ -129,6 +155,8 @@ class Assignment(models.Model):
     answer = models.JSONField(null=True, blank=True)
     submission_id = models.UUIDField(null=True, blank=True, unique=True)
     seconds_spent = models.PositiveIntegerField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=20, choices=ReleaseReason.choices, blank=True)
     reward_minor = models.BigIntegerField()  # fixed at claim time, minor units
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
 
@@ -146,6 +174,8 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["task", "status", "expires_at"], name="assignment_task_status"),
             models.Index(fields=["worker", "status"], name="assignment_worker_status"),
+            models.Index(fields=["worker", "task_set", "is_gold"], name="assignment_worker_set"),
+            models.Index(fields=["task_set", "status"], name="assignment_set_status"),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,12 @@
-from django.db.models import Count, Q, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from marketplace.models import User
 from marketplace.selectors import requester_organizations
-from tasks.models import TaskSet
+from tasks.models import Assignment, Task, TaskSet
+from tasks.pricing import hourly_pay_minor
 
 
 def visible_task_sets(user: User) -> QuerySet[TaskSet]:
@@ -20,3 +24,61 @@ def task_sets_with_counts(user: User) -> QuerySet[TaskSet]:
         )
         .order_by("-created_at")
     )
+
+
+@dataclass(frozen=True)
+class SetProgress:
+    tasks_total: int  # regular tasks
+    tasks_done: int  # regular tasks with all their answers
+    needed: int  # regular answers the set asks for
+    submitted: int  # regular answers given
+    gold_submitted: int
+    active_claims: int
+    spent_minor: int  # rewards of every submitted answer (gold too), before the fee
+    median_seconds: int | None  # measured, per answer
+    real_hourly_minor: int | None  # reward per hour at the measured median
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.submitted // self.needed if self.needed else 0
+
+
+def set_progress(task_set: TaskSet) -> SetProgress:
+    now = timezone.now()
+    tasks = Task.objects.filter(task_set=task_set, is_gold=False).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(is_open=False))
+    )
+    answers = Assignment.objects.filter(task_set=task_set).aggregate(
+        submitted=Count("id", filter=Q(status="submitted", is_gold=False)),
+        gold=Count("id", filter=Q(status="submitted", is_gold=True)),
+        active=Count("id", filter=Q(status="active", expires_at__gt=now)),
+        spent=Sum("reward_minor", filter=Q(status="submitted")),
+    )
+    median = median_seconds(task_set)
+    return SetProgress(
+        tasks_total=tasks["total"],
+        tasks_done=tasks["done"],
+        needed=tasks["total"] * task_set.assignments_per_task,
+        submitted=answers["submitted"],
+        gold_submitted=answers["gold"],
+        active_claims=answers["active"],
+        spent_minor=answers["spent"] or 0,
+        median_seconds=median,
+        real_hourly_minor=(
+            hourly_pay_minor(reward_minor=task_set.reward_minor, seconds_per_task=max(median, 1))
+            if median is not None
+            else None
+        ),
+    )
+
+
+def median_seconds(task_set: TaskSet) -> int | None:
+    """The median time workers took per answer (the lower middle for an even count):
+    two indexed queries that work the same on PostgreSQL and SQLite."""
+    timed = Assignment.objects.filter(
+        task_set=task_set, status="submitted", seconds_spent__isnull=False
+    )
+    count = timed.count()
+    if not count:
+        return None
+    return timed.order_by("seconds_spent").values_list("seconds_spent", flat=True)[(count - 1) // 2]

@@ -4,6 +4,7 @@ same transaction), pause, resume and cancel (returning unspent escrow)."""
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -12,8 +13,10 @@ from marketplace.services import record_audit
 from payouts.currency import format_amount
 from payouts.models import LedgerAccount
 from payouts.services import InsufficientFunds, get_account, post_entry
-from tasks.models import TaskSet
+from tasks import events
+from tasks.models import Assignment, TaskSet
 from tasks.pricing import CostPreview, cost_preview, hourly_pay_minor, pay_floor_minor
+from tasks.work import withdraw_claims
 
 Status = TaskSet.Status
 
@@ -138,6 +141,18 @@ def check_fair_pay(task_set: TaskSet) -> None:
         )
 
 
+def owed_for_submitted_work(task_set: TaskSet) -> int:
+    """Rewards of every submitted answer plus the platform fee on them, rounded up as
+    in the cost preview."""
+    rewards = (
+        Assignment.objects.filter(task_set=task_set, status=Assignment.Status.SUBMITTED).aggregate(
+            total=Sum("reward_minor")
+        )["total"]
+        or 0
+    )
+    return rewards + -(-rewards * settings.PLATFORM_FEE_PERMILLE // 1000)
+
+
 def _escrow(task_set: TaskSet) -> LedgerAccount:
     return get_account(
         kind=LedgerAccount.Kind.SET_ESCROW,
@@ -199,6 +214,7 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
             target=task_set,
             data={"escrow_minor": preview.total_minor, "currency": task_set.currency},
         )
+        events.sets_changed_on_commit([task_set])
     return task_set
 
 
@@ -216,10 +232,28 @@ def _transition(
         task_set.status = to
         setattr(task_set, field, timezone.now())
         task_set.save(update_fields=["status", field])
+        withdrawn = 0
+        if to in WITHDRAW_REASON:
+            # Under the set's row lock: a claim in progress holds a share lock on it,
+            # so every claim made before this point is visible and withdrawn here.
+            withdrawn = withdraw_claims(
+                assignments=Assignment.objects.filter(task_set=task_set),
+                reason=WITHDRAW_REASON[to],
+            )
         record_audit(
-            actor=actor, action=f"task_set.{action}", target=task_set, data={"from": previous}
+            actor=actor,
+            action=f"task_set.{action}",
+            target=task_set,
+            data={"from": previous, "claims_withdrawn": withdrawn},
         )
+        events.sets_changed_on_commit([task_set])
     return task_set
+
+
+WITHDRAW_REASON = {
+    Status.PAUSED: Assignment.ReleaseReason.SET_PAUSED,
+    Status.CANCELLED: Assignment.ReleaseReason.SET_CANCELLED,
+}
 
 
 def pause_task_set(*, task_set_id: int, actor: User) -> TaskSet:
@@ -257,7 +291,11 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         )
         # Lock before reading: the amount returned must be what is left, not what was.
         escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
-        if escrow.balance_minor > 0:
+        # Answers already given are owed to their workers (and the fee on them): that
+        # much stays in escrow for the approvals that pay them.
+        owed = owed_for_submitted_work(task_set)
+        unspent = escrow.balance_minor - owed
+        if unspent > 0:
             balance = get_account(
                 kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
                 currency=task_set.currency,
@@ -266,7 +304,7 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
             post_entry(
                 kind="escrow.return",
                 memo=f"Unspent escrow returned: task set {task_set.pk} cancelled",
-                lines=[(escrow, -escrow.balance_minor), (balance, escrow.balance_minor)],
+                lines=[(escrow, -unspent), (balance, unspent)],
                 idempotency_key=f"escrow:return:{task_set.pk}",
                 created_by=actor,
                 no_overdraft=[escrow],

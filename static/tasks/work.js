@@ -1,0 +1,221 @@
+// The work page over WebSockets (docs/protocol.md). Without it the page's plain forms
+// still work. Answers go to an outbox in localStorage first and leave it only when the
+// server acknowledges them (or refuses them for good), so a dropped connection loses
+// nothing, and the submission_id makes a resend harmless.
+const root = document.getElementById("work");
+const T = JSON.parse(document.getElementById("work-strings").textContent);
+const OUTBOX = "work-outbox";
+const RETRYABLE = new Set(["rate_limited"]);
+let ws = null;
+let delay = 1000;
+let current = null; // the task message on screen
+let shownAt = 0;
+let bytes = 0;
+let sending = null; // the outbox entry awaiting its ack
+let pongTimer = null;
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== false && v != null) node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children);
+  return node;
+};
+const outbox = () => JSON.parse(localStorage.getItem(OUTBOX) || "[]");
+const saveOutbox = (items) => localStorage.setItem(OUTBOX, JSON.stringify(items));
+const uuid = () =>
+  crypto.randomUUID ? crypto.randomUUID() :
+  "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+    (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
+
+function status(text) {
+  const net = document.getElementById("net");
+  const waiting = outbox().length;
+  net.hidden = false;
+  net.textContent = `${text} · ${T.data}: ${(bytes / 1024).toFixed(1)} KB` +
+    (waiting ? ` · ${T.waiting}: ${waiting}` : "");
+}
+
+function send(message) {
+  if (!ws || ws.readyState !== 1) return false;
+  const text = JSON.stringify(message);
+  bytes += text.length;
+  ws.send(text);
+  return true;
+}
+
+function showEarnings(rows) {
+  const box = document.getElementById("earnings");
+  const net = document.getElementById("net");
+  box.replaceChildren(...rows.flatMap((e) => [
+    el("span", {}, `${T.today}: ${e.today.display} (${e.today_count})`), " · ",
+    el("span", {}, `${T.pending}: ${e.pending.display}`), el("br"),
+  ]), net);
+}
+
+function showMessage(text, cls = "card") {
+  root.replaceChildren(el("div", { class: cls }, el("p", {}, text),
+    el("button", { class: "big", onclick: claim }, T.getTask)));
+}
+
+function showTask(task) {
+  current = task;
+  shownAt = Date.now();
+  const chosen = new Set();
+  const deadline = Date.now() + task.expires_in * 1000;
+  const clock = el("span", { id: "clock" });
+  const tick = () => {
+    const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    clock.textContent = `${T.timeLeft}: ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    if (current === task && left > 0) setTimeout(tick, 1000);
+  };
+  tick();
+  let body;
+  if (task.payload.image) {
+    body = el("img", { class: "task-image", src: task.payload.image, alt: T.image });
+    body.addEventListener("load", () => {
+      const entry = performance.getEntriesByName(body.src).pop();
+      bytes += entry ? entry.transferSize || entry.encodedBodySize || 0 : 0;
+    });
+  } else body = el("blockquote", { class: "task-text" }, task.payload.text);
+  let answerArea;
+  let submitButton = null;
+  if (task.kind === "transcription") {
+    const text = el("textarea", { id: "answer", rows: 3, "aria-label": T.typeText });
+    answerArea = el("div", {}, el("label", { for: "answer" }, T.typeText), text);
+    submitButton = el("button", { onclick: () => text.value.trim() && submit(text.value) }, T.submit);
+  } else {
+    const buttons = task.options.map((option, i) => el("button", {
+      class: "option", type: "button", "aria-pressed": "false", "data-key": i + 1,
+      onclick: (e) => {
+        if (task.kind === "label") return submit(option);
+        chosen.has(option) ? chosen.delete(option) : chosen.add(option);
+        e.currentTarget.setAttribute("aria-pressed", chosen.has(option));
+      },
+    }, `${i < 9 ? i + 1 + ". " : ""}${option}`));
+    answerArea = el("div", { role: "group" },
+      el("p", {}, task.kind === "label" ? T.chooseOne : T.chooseAll), ...buttons);
+    if (task.kind === "multilabel") {
+      submitButton = el("button", { onclick: () => submit(task.options.filter((o) => chosen.has(o))) }, T.submit);
+    }
+  }
+  const release = (reason) => () => send({ type: "release", assignment: task.assignment, reason, next: true });
+  root.replaceChildren(el("div", { class: "card task", "data-assignment": task.assignment },
+    el("p", { class: "meta" },
+      el("span", {}, el("strong", {}, task.set.title), " · ",
+        el("a", { href: task.set.instructions, target: "_blank" }, T.instructions)),
+      el("span", {}, `${T.reward}: ${task.reward.display}`), clock),
+    body, answerArea, submitButton || "",
+    el("div", { class: "release" },
+      el("button", { class: "secondary", onclick: release("skip") }, T.skip),
+      el("button", { class: "secondary", onclick: release("broken") }, T.broken),
+      el("button", { class: "secondary", onclick: release("disturbing") }, T.disturbing)),
+    el("p", { class: "small helptext" }, T.keys)));
+}
+
+function submit(answer) {
+  if (!current) return;
+  const entry = {
+    type: "submit", assignment: current.assignment, answer, submission_id: uuid(),
+    seconds: Math.round((Date.now() - shownAt) / 1000),
+  };
+  saveOutbox([...outbox(), entry]); // kept before anything is sent
+  current = null;
+  root.replaceChildren(el("p", { class: "card" }, T.saved));
+  flush(true);
+}
+
+// One outbox entry in flight at a time, oldest first; the last one asks for the next task.
+function flush(wantNext) {
+  const items = outbox();
+  if (sending || !ws || ws.readyState !== 1) return status(ws && ws.readyState === 1 ? T.live : T.offline);
+  if (!items.length) return wantNext && !current ? claim() : status(T.live);
+  sending = items[0];
+  send({ ...sending, next: items.length === 1 && !current });
+  status(T.live);
+}
+
+function settle(submissionId) {
+  saveOutbox(outbox().filter((e) => e.submission_id !== submissionId));
+  sending = null;
+}
+
+function claim() { send({ type: "claim" }); }
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "welcome":
+      showEarnings(msg.worker.earnings);
+      // Resume the held task unless its answer is already waiting in the outbox.
+      if (msg.assignment && !outbox().some((e) => e.assignment === msg.assignment.assignment)) showTask(msg.assignment);
+      flush(true);
+      break;
+    case "task": showTask(msg); break;
+    case "no_task": current = null; showMessage(msg.message); break;
+    case "submitted":
+      showEarnings(msg.earnings);
+      settle(msg.submission_id);
+      flush(false);
+      break;
+    case "released": current = null; break;
+    case "revoked":
+      if (current && current.assignment === msg.assignment) { current = null; showMessage(T.revoked); }
+      break;
+    case "sets":
+      if (!current && msg.sets.some((s) => s.available)) showMessage(T.setsOpen);
+      break;
+    case "error":
+      if (msg.submission_id && sending && sending.submission_id === msg.submission_id) {
+        if (RETRYABLE.has(msg.code)) { sending = null; setTimeout(() => flush(false), 2000); }
+        else { settle(msg.submission_id); flush(false); }
+      }
+      showBanner(msg.message);
+      break;
+    case "pong": clearTimeout(pongTimer); break;
+  }
+}
+
+function showBanner(text) {
+  const banner = el("p", { class: "banner", role: "alert" }, text);
+  root.prepend(banner);
+  setTimeout(() => banner.remove(), 8000);
+}
+
+function connect() {
+  clearTimeout(pongTimer);
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.ws;
+  ws = new WebSocket(url);
+  ws.onopen = () => {
+    delay = 1000;
+    send({ type: "hello", version: 1, auto_next: true, lang: document.documentElement.lang });
+  };
+  ws.onmessage = (e) => {
+    bytes += e.data.length;
+    onMessage(JSON.parse(e.data));
+  };
+  ws.onclose = (e) => {
+    sending = null;
+    status(T.offline);
+    if (e.code === 4401 || e.code === 4403) return; // signed out or not allowed: stop
+    setTimeout(connect, delay + Math.random() * 1000);
+    delay = Math.min(delay * 2, 30000);
+  };
+}
+
+// A dead connection on a flaky network can look open for minutes: ping, and reconnect
+// if nothing comes back.
+setInterval(() => {
+  if (send({ type: "ping" })) pongTimer = setTimeout(() => ws && ws.close(), 10000);
+}, 25000);
+addEventListener("online", () => { if (!ws || ws.readyState > 1) { delay = 1000; connect(); } });
+addEventListener("offline", () => status(T.offline));
+addEventListener("keydown", (e) => {
+  if (!current || e.target.tagName === "TEXTAREA" && !(e.key === "Enter" && e.ctrlKey)) return;
+  const card = root.querySelector(".task");
+  if (/^[1-9]$/.test(e.key)) card.querySelector(`[data-key="${e.key}"]`)?.click();
+  else if (e.key === "Enter") [...card.querySelectorAll(":scope > button")].pop()?.click();
+  else if (e.key === "s" || e.key === "S") card.querySelector(".release button")?.click();
+});
+if (window.WebSocket) connect();

@@ -1,0 +1,230 @@
+"""/ws/work/: the work protocol (docs/protocol.md). Thin: authenticate, parse, limit,
+call tasks.work, send what tasks.protocol builds."""
+
+import json
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from marketplace.models import User, WorkerProfile
+from tasks import events, protocol, work
+
+
+def _claim(worker: User, task_set_id: int | None) -> dict:
+    claim = work.claim_next_task(worker=worker, task_set_id=task_set_id)
+    if claim.assignment is None:
+        return protocol.no_task_message(claim.reason)
+    return protocol.task_message(claim.assignment)
+
+
+@database_sync_to_async
+def _welcome(worker: User, profile: WorkerProfile) -> dict:
+    return protocol.welcome_message(worker, profile)
+
+
+@database_sync_to_async
+def _claim_message(worker: User, task_set_id: int | None) -> dict:
+    return _claim(worker, task_set_id)
+
+
+@database_sync_to_async
+def _submit(worker: User, message: dict, auto_next: bool) -> list[dict]:
+    submission = work.submit_answer(
+        worker=worker,
+        assignment_id=_int(message.get("assignment"), "assignment"),
+        answer=message.get("answer"),
+        submission_id=work.parse_submission_id(message.get("submission_id")),
+        seconds_spent=_optional_int(message.get("seconds")),
+    )
+    replies = [protocol.submitted_message(submission, worker)]
+    if auto_next:  # the next task in the same round trip
+        replies.append(_claim(worker, None))
+    return replies
+
+
+@database_sync_to_async
+def _release(worker: User, message: dict, auto_next: bool) -> list[dict]:
+    assignment = work.release_assignment(
+        worker=worker,
+        assignment_id=_int(message.get("assignment"), "assignment"),
+        reason=str(message.get("reason", "")),
+    )
+    replies = [{"type": "released", "assignment": assignment.pk}]
+    if auto_next:
+        replies.append(_claim(worker, None))
+    return replies
+
+
+@database_sync_to_async
+def _worker_profile(worker: User) -> WorkerProfile:
+    return work.require_can_work(worker)
+
+
+def _int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise work.WorkError("bad_message", _("%(name)s must be a number.") % {"name": name})
+    return value
+
+
+def _optional_int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class WorkConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        try:
+            self.profile = await _worker_profile(user)
+        except work.WorkError:
+            await self.close(code=4403)
+            return
+        self.worker = user
+        self.auto_next = False
+        self.language = settings.LANGUAGE_CODE
+        self.tokens = float(settings.WORK_WS_BURST)
+        self.refilled_at = time.monotonic()
+        self.groups_joined = [events.WORKERS_GROUP, events.work_group(user.pk)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def send_json(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def error(self, code: str, message: str, **refs) -> None:
+        await self.send_json(protocol.error_message(code, message, **refs))
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(
+            float(settings.WORK_WS_BURST),
+            self.tokens + (now - self.refilled_at) * settings.WORK_WS_RATE_PER_SECOND,
+        )
+        self.refilled_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            await self.error("bad_message", _("Send JSON text, not binary."))
+            return
+        if len(text_data.encode()) > settings.WORK_WS_MAX_MESSAGE_BYTES:
+            await self.error("too_large", _("That message is too large."))
+            return
+        if not self._take_token():
+            await self.error("rate_limited", _("Too many messages: slow down."))
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.error("bad_json", _("That message is not valid JSON."))
+            return
+        if not isinstance(message, dict):
+            await self.error("bad_message", _("A message is a JSON object with a type."))
+            return
+        handler = self.HANDLERS.get(message.get("type"))
+        if handler is None:
+            await self.error("unknown_type", _("Unknown message type."))
+            return
+        try:
+            # Django's active language follows into the database threads.
+            with translation.override(self.language):
+                await handler(self, message)
+        except work.WorkError as exc:
+            # Say which message failed, so that a client can drop it from its outbox.
+            refs = {
+                key: message[key]
+                for key in ("assignment", "submission_id")
+                if isinstance(message.get(key), int | str)
+            }
+            await self.error(exc.code, exc.message, **refs)
+
+    async def on_hello(self, message: dict) -> None:
+        version = message.get("version", protocol.PROTOCOL_VERSION)
+        if version != protocol.PROTOCOL_VERSION:
+            await self.error(
+                "unsupported_version",
+                _("This server speaks version %(v)d of the protocol.")
+                % {"v": protocol.PROTOCOL_VERSION},
+            )
+            return
+        self.auto_next = bool(message.get("auto_next", False))
+        if message.get("lang") in dict(settings.LANGUAGES):
+            self.language = message["lang"]
+            translation.activate(self.language)
+        await self.send_json(await _welcome(self.worker, self.profile))
+
+    async def on_claim(self, message: dict) -> None:
+        task_set_id = message.get("set")
+        if task_set_id is not None:
+            task_set_id = _int(task_set_id, "set")
+        await self.send_json(await _claim_message(self.worker, task_set_id))
+
+    async def on_submit(self, message: dict) -> None:
+        auto_next = bool(message.get("next", self.auto_next))
+        for reply in await _submit(self.worker, message, auto_next):
+            await self.send_json(reply)
+
+    async def on_release(self, message: dict) -> None:
+        auto_next = bool(message.get("next", self.auto_next))
+        for reply in await _release(self.worker, message, auto_next):
+            await self.send_json(reply)
+
+    async def on_ping(self, message: dict) -> None:
+        await self.send_json({"type": "pong"})
+
+    HANDLERS = {
+        "hello": on_hello,
+        "claim": on_claim,
+        "submit": on_submit,
+        "release": on_release,
+        "ping": on_ping,
+    }
+
+    # --- Channel-layer events (tasks.events) --------------------------------------
+
+    async def work_sets(self, event: dict) -> None:
+        relevant = [
+            summary
+            for summary in event["sets"]
+            # Would it be open to this worker if published? Then they care either way.
+            if work.set_is_open_to({**summary, "status": "published"}, self.profile)
+        ]
+        if relevant:
+            await self.send_json(
+                {
+                    "type": "sets",
+                    "sets": [
+                        {
+                            "id": s["id"],
+                            "title": s["title"],
+                            "kind": s["kind"],
+                            "reward": protocol.money(s["reward_minor"], s["currency"]),
+                            "available": s["status"] == "published",
+                        }
+                        for s in relevant
+                    ],
+                }
+            )
+
+    async def work_revoked(self, event: dict) -> None:
+        await self.send_json(
+            {"type": "revoked", "assignment": event["assignment"], "reason": event["reason"]}
+        )
+
+    async def work_close(self, event: dict) -> None:
+        await self.error("account_suspended", _("Your account was suspended."))
+        await self.close(code=4403)

@@ -1,0 +1,127 @@
+"""Real-time payloads about work, sent over the channel layer only after the
+transaction commits: nobody hears of a claim, pause or answer that was rolled back.
+
+Groups: every worker's work socket is in WORKERS_GROUP (set availability) and in its
+own work_group (revocations, forced close); requesters' event sockets are in their
+organization's group (live progress)."""
+
+import logging
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+WORKERS_GROUP = "work.sets"
+PROGRESS_MIN_INTERVAL_SECONDS = 1  # at most one progress message per set per second
+
+
+class SetSummary(TypedDict):
+    id: int
+    title: str
+    kind: str
+    status: str
+    reward_minor: int
+    currency: str
+    language: str
+    centre_id: int | None
+    min_reputation_permille: int
+    priority: int
+
+
+class SetsEvent(TypedDict):
+    type: Literal["work.sets"]
+    sets: list[SetSummary]
+
+
+class RevokedEvent(TypedDict):
+    type: Literal["work.revoked"]
+    assignment: int
+    reason: str
+
+
+class ProgressEvent(TypedDict):
+    type: Literal["progress"]
+    task_set: int
+    status: str
+    submitted: int
+    needed: int
+    tasks_done: int
+    tasks_total: int
+
+
+def work_group(user_id: int) -> str:
+    return f"work.user.{user_id}"
+
+
+def organization_group(organization_id: int) -> str:
+    return f"org.{organization_id}"
+
+
+def set_summary(task_set) -> SetSummary:
+    return {
+        "id": task_set.pk,
+        "title": task_set.title,
+        "kind": task_set.kind,
+        "status": task_set.status,
+        "reward_minor": task_set.reward_minor,
+        "currency": task_set.currency,
+        "language": task_set.language,
+        "centre_id": task_set.centre_id,
+        "min_reputation_permille": task_set.min_reputation_permille,
+        "priority": task_set.priority,
+    }
+
+
+def _send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, message)
+
+
+def _on_commit(group: str, message: dict) -> None:
+    # robust: the change is committed whatever happens to the broadcast; a worker
+    # who misses one hears the truth on their next claim or reconnect.
+    transaction.on_commit(lambda: _send(group, message), robust=True)
+
+
+def sets_changed_on_commit(task_sets) -> None:
+    payload: SetsEvent = {"type": "work.sets", "sets": [set_summary(s) for s in task_sets]}
+    _on_commit(WORKERS_GROUP, payload)
+
+
+def revoked_on_commit(*, worker_id: int, assignment_id: int, reason: str) -> None:
+    payload: RevokedEvent = {"type": "work.revoked", "assignment": assignment_id, "reason": reason}
+    _on_commit(work_group(worker_id), payload)
+
+
+def close_work_sockets_on_commit(*, worker_id: int, reason: str) -> None:
+    _on_commit(work_group(worker_id), {"type": "work.close", "reason": reason})
+
+
+def progress_on_commit(task_set) -> None:
+    """Live progress for the requester's set page, at most once a second per set."""
+
+    def send() -> None:
+        if not cache.add(f"progress-sent:{task_set.pk}", 1, PROGRESS_MIN_INTERVAL_SECONDS):
+            return
+        from tasks.selectors import set_progress
+
+        progress = set_progress(task_set)
+        payload: ProgressEvent = {
+            "type": "progress",
+            "task_set": task_set.pk,
+            "status": task_set.status,
+            "submitted": progress.submitted,
+            "needed": progress.needed,
+            "tasks_done": progress.tasks_done,
+            "tasks_total": progress.tasks_total,
+        }
+        _send(
+            organization_group(task_set.organization_id), {"type": "user.event", "payload": payload}
+        )
+
+    transaction.on_commit(send, robust=True)

@@ -1,0 +1,113 @@
+"""The work protocol's server messages (docs/protocol.md), built in one place so the
+WebSocket consumer and the HTTP fallback page send exactly the same thing.
+
+Nothing here may carry a gold answer, an explanation, or anything that tells a gold
+task from a regular one: the task message is built from the same fields for both."""
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketplace.models import User, WorkerProfile
+from payouts.currency import format_amount
+from tasks import work
+from tasks.models import Assignment, TaskSet
+
+PROTOCOL_VERSION = 1
+
+NO_TASK_MESSAGES = {
+    "no_sets": lambda: _("No set is open to you right now. We will tell you when one is."),
+    "no_tasks": lambda: _("Every task is taken or answered for now. Try again soon."),
+}
+
+
+def money(amount_minor: int, currency: str) -> dict:
+    return {
+        "minor": amount_minor,
+        "currency": currency,
+        "display": format_amount(amount_minor, currency),
+    }
+
+
+def task_message(assignment: Assignment) -> dict:
+    task_set = assignment.task_set
+    task = assignment.task
+    if task.image_derivative:
+        payload = {"image": reverse("work_image", args=[assignment.pk])}
+    else:
+        payload = {"text": task.payload_text}
+    return {
+        "type": "task",
+        "assignment": assignment.pk,
+        "set": {
+            "id": task_set.pk,
+            "title": task_set.title,
+            "instructions": reverse("work_instructions", args=[task_set.pk]),
+        },
+        "kind": task_set.kind,
+        "payload": payload,
+        "options": task_set.label_options,
+        "reward": money(assignment.reward_minor, assignment.currency),
+        "expires_at": assignment.expires_at.isoformat(),
+        # Seconds left when sent: a phone's clock may be wrong, a duration is not.
+        "expires_in": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),
+        "time_limit": task_set.time_limit_seconds,
+    }
+
+
+def no_task_message(reason: str) -> dict:
+    return {"type": "no_task", "reason": reason, "message": NO_TASK_MESSAGES[reason]()}
+
+
+def earnings_summary(worker: User) -> list[dict]:
+    return [
+        {
+            "currency": row.currency,
+            "today": money(row.today_minor, row.currency),
+            "today_count": row.today_count,
+            "pending": money(row.pending_minor, row.currency),
+        }
+        for row in work.earnings_by_currency(worker)
+    ]
+
+
+def submitted_message(submission: work.Submission, worker: User) -> dict:
+    assignment = submission.assignment
+    return {
+        "type": "submitted",
+        "assignment": assignment.pk,
+        "submission_id": str(assignment.submission_id),
+        "reward": money(assignment.reward_minor, assignment.currency),
+        "earnings": earnings_summary(worker),
+    }
+
+
+def available_set(task_set: TaskSet) -> dict:
+    return {
+        "id": task_set.pk,
+        "title": task_set.title,
+        "kind": task_set.kind,
+        "reward": money(task_set.reward_minor, task_set.currency),
+        "available": task_set.status == TaskSet.Status.PUBLISHED,
+    }
+
+
+def available_sets(profile: WorkerProfile) -> list[dict]:
+    return [
+        available_set(s) for s in work.eligible_sets(profile) if work.set_is_open_to(s, profile)
+    ]
+
+
+def welcome_message(worker: User, profile: WorkerProfile) -> dict:
+    held = work.held_claims(worker)
+    return {
+        "type": "welcome",
+        "version": PROTOCOL_VERSION,
+        "worker": {"name": profile.display_name, "earnings": earnings_summary(worker)},
+        "assignment": task_message(held[0]) if held else None,
+        "sets": available_sets(profile),
+    }
+
+
+def error_message(code: str, message: str, **refs) -> dict:
+    return {"type": "error", "code": code, "message": message, **refs}

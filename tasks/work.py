@@ -1,0 +1,505 @@
+"""A worker's work: claim the next task, submit an answer, release a task.
+
+The rules, and where they are enforced:
+- A task never has more live assignments (submitted, or active and unexpired) than its
+  set asks for. Claimers lock candidate task rows with SKIP LOCKED and count the live
+  claims only *after* holding the lock, in a new statement: anyone else adding a claim
+  to that task holds the same lock, so the count is exact. A late submission of an
+  expired claim takes the same lock before it counts.
+- A worker answers a task at most once: a unique (task, worker) constraint.
+- A submission is idempotent on its client-made submission_id (unique), and a
+  submitted assignment is never overwritten: the assignment row is locked first.
+- Expired claims need no sweeper: they simply stop counting once expires_at passes.
+
+WebSocket consumers and the HTTP fallback both call these functions; neither holds a
+rule of its own."""
+
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketplace.models import User, WorkerProfile
+from tasks import events
+from tasks.models import Assignment, Task, TaskSet
+
+Status = Assignment.Status
+MAX_TRANSCRIPTION_CHARS = 5000
+
+
+class WorkError(Exception):
+    """A refusal the worker should read: `code` for programs, the message for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claim:
+    assignment: Assignment | None
+    resumed: bool = False  # an existing claim, sent again
+    reason: str = ""  # why there is no task: "no_sets" or "no_tasks"
+
+
+@dataclass(frozen=True)
+class Submission:
+    assignment: Assignment
+    replayed: bool  # the same submission_id again: nothing was written
+
+
+# --- Who may work on what ---------------------------------------------------------
+
+
+def require_can_work(worker: User) -> WorkerProfile:
+    profile = WorkerProfile.objects.filter(user=worker).first()
+    if not worker.is_active or profile is None or profile.status != WorkerProfile.Status.VETTED:
+        raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
+    return profile
+
+
+def worker_reputation_permille(profile: WorkerProfile, kind: str) -> int:
+    """The score a set's minimum reputation is compared with. Until the quality issue's
+    per-skill reputation exists, a vetted worker counts as the neutral prior."""
+    return 500
+
+
+def eligible_sets(profile: WorkerProfile) -> QuerySet[TaskSet]:
+    """Published sets this worker qualifies for, highest priority first."""
+    sets = TaskSet.objects.filter(status=TaskSet.Status.PUBLISHED)
+    sets = sets.filter(Q(language="") | Q(language__in=profile.languages or ["-"]))
+    # Only the centre's own enrolments: anyone can *name* a centre when applying.
+    if profile.centre_id and profile.enrolled_by_id:
+        sets = sets.filter(Q(centre__isnull=True) | Q(centre_id=profile.centre_id))
+    else:
+        sets = sets.filter(centre__isnull=True)
+    return sets.order_by("-priority", "id")
+
+
+def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile) -> bool:
+    """The same filter as eligible_sets, for one set (a row or a broadcast summary)."""
+    get = task_set.get if isinstance(task_set, dict) else lambda name: getattr(task_set, name)
+    if get("status") != TaskSet.Status.PUBLISHED:
+        return False
+    if get("language") and get("language") not in (profile.languages or []):
+        return False
+    if get("centre_id") and not (profile.enrolled_by_id and profile.centre_id == get("centre_id")):
+        return False
+    return worker_reputation_permille(profile, get("kind")) >= get("min_reputation_permille")
+
+
+def _ordered_for_claiming(sets: list[TaskSet]) -> list[TaskSet]:
+    """Priority first; among equal priorities a random order, so that every set gets
+    its share of workers without a shared counter that each claim would contend on."""
+    shuffled = sets[:]
+    random.shuffle(shuffled)
+    return sorted(shuffled, key=lambda task_set: -task_set.priority)
+
+
+def held_claims(worker: User, now=None) -> list[Assignment]:
+    now = now or timezone.now()
+    return list(
+        Assignment.objects.filter(
+            worker=worker,
+            status=Status.ACTIVE,
+            expires_at__gt=now,
+            task_set__status=TaskSet.Status.PUBLISHED,
+        )
+        .select_related("task", "task_set")
+        .order_by("claimed_at", "id")
+    )
+
+
+# --- Claiming ------------------------------------------------------------------
+
+
+def claim_next_task(*, worker: User, task_set_id: int | None = None) -> Claim:
+    """The worker's held task if they are at their limit, else a new one chosen by the
+    server, else Claim(None, reason=...)."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        claim, contended = _claim_once(worker=worker, task_set_id=task_set_id)
+        if claim.assignment is not None or not contended:
+            return claim
+        # Every task with a free slot was being claimed by someone else at that very
+        # moment, and those claims may take fewer slots than are free. Try again
+        # shortly, in a new transaction (holding no locks while waiting).
+        time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
+    return claim
+
+
+CLAIM_ATTEMPTS = 8
+
+
+def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
+    with transaction.atomic():
+        # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
+        # at a time, so the held-claims limit cannot be overrun by racing yourself.
+        profile = WorkerProfile.objects.select_for_update().filter(user=worker).first()
+        if profile is None:
+            raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
+        require_can_work(worker)
+        now = timezone.now()
+        held = held_claims(worker, now)
+        if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
+            return Claim(held[0], resumed=True), False
+        sets = [s for s in eligible_sets(profile) if set_is_open_to(s, profile)]
+        if task_set_id is not None:
+            sets = [s for s in sets if s.pk == task_set_id]
+        if not sets:
+            return Claim(None, reason="no_sets"), False
+        contended = False
+        for task_set in _ordered_for_claiming(sets):
+            if not _hold_set_open(task_set):
+                continue
+            assignment, skipped = _claim_in_set(task_set=task_set, worker=worker, now=now)
+            if assignment is not None:
+                return Claim(assignment), False
+            contended = contended or skipped
+        return Claim(None, reason="no_tasks"), contended
+
+
+def _hold_set_open(task_set: TaskSet) -> bool:
+    """Share-lock the set row while claiming so that a pause or cancel (which locks it
+    for update, then withdraws the active claims) cannot miss a claim being made.
+    Shared locks do not block each other, so claimers do not queue here. SQLite needs
+    none: its writers are already serialised."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM tasks_taskset WHERE id = %s AND status = %s FOR SHARE",
+            [task_set.pk, TaskSet.Status.PUBLISHED],
+        )
+        return cursor.fetchone() is not None
+
+
+def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment | None, bool]:
+    """A new assignment in this set, or None and whether a task was skipped because
+    someone else held it."""
+    # Gold only ever comes mixed into regular work: when the regular tasks are gone,
+    # so is the gold, or the pattern itself would give gold away.
+    wants_gold = secrets.randbelow(1000) < task_set.gold_ratio_permille
+    regular, skipped = _lock_open_regular_task(task_set=task_set, worker=worker, now=now)
+    if regular is None:
+        return None, skipped
+    task = regular
+    if wants_gold:
+        gold = _unseen_gold_task(task_set=task_set, worker=worker)
+        if gold is not None:
+            task = gold
+    assignment = Assignment.objects.create(
+        task=task,
+        task_set=task_set,
+        is_gold=task.is_gold,
+        worker=worker,
+        claimed_at=now,
+        expires_at=now + timedelta(seconds=task_set.time_limit_seconds),
+        reward_minor=task_set.reward_minor,
+        currency=task_set.currency,
+    )
+    return assignment, False
+
+
+def _not_seen_by(worker: User):
+    return ~Exists(Assignment.objects.filter(task=OuterRef("pk"), worker=worker))
+
+
+def _live_active_claims(now):
+    return Coalesce(
+        Subquery(
+            Assignment.objects.filter(task=OuterRef("pk"), status=Status.ACTIVE, expires_at__gt=now)
+            .order_by()
+            .values("task")
+            .annotate(n=Count("id"))
+            .values("n")
+        ),
+        0,
+    )
+
+
+def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Task | None, bool]:
+    """The first task (by id) that is open, unseen by this worker and has a free slot,
+    locked; and whether any such task was skipped because another claimer held it.
+
+    An unlocked read finds candidates (walking the partial index task_open_regular, so
+    finished tasks cost nothing); each is then locked with SKIP LOCKED, so claimers
+    spread over tasks instead of queueing on one, and its slots are counted again
+    under the lock, in a new statement that sees every committed claim."""
+    candidates = (
+        Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
+        .filter(_not_seen_by(worker))
+        .alias(active=_live_active_claims(now))
+        .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
+        .order_by("pk")
+    )
+    after_id = 0
+    skipped = False
+    while True:
+        batch = list(candidates.filter(pk__gt=after_id).values_list("pk", flat=True)[:16])
+        if not batch:
+            return None, skipped
+        for task_id in batch:
+            task = Task.objects.select_for_update(skip_locked=True).filter(pk=task_id).first()
+            if task is None:
+                skipped = True
+                continue
+            active = Assignment.objects.filter(
+                task=task, status=Status.ACTIVE, expires_at__gt=now
+            ).count()
+            if task.is_open and task.submitted_count + active < task_set.assignments_per_task:
+                return task, skipped
+        after_id = batch[-1]
+
+
+def _unseen_gold_task(*, task_set: TaskSet, worker: User) -> Task | None:
+    # Random among the worker's unseen gold: a fixed order would let workers compare
+    # notes ("the third task is always a check"). Gold has no slot limit: no lock.
+    return (
+        Task.objects.filter(task_set=task_set, is_gold=True)
+        .filter(_not_seen_by(worker))
+        .order_by("?")
+        .first()
+    )
+
+
+# --- Submitting ----------------------------------------------------------------
+
+
+def clean_answer(task_set: TaskSet, answer) -> str | list[str]:
+    """The answer in its stored shape, or ValidationError saying what is wrong."""
+    kind = task_set.kind
+    if kind == TaskSet.Kind.LABEL:
+        if not isinstance(answer, str) or answer not in task_set.label_options:
+            raise ValidationError(_("Choose one of the set's options."))
+        return answer
+    if kind == TaskSet.Kind.MULTILABEL:
+        if not isinstance(answer, list) or not all(isinstance(a, str) for a in answer):
+            raise ValidationError(_("Give a list of the options that apply."))
+        unknown = [a for a in answer if a not in task_set.label_options]
+        if unknown:
+            raise ValidationError(_("Not an option of this set: %(o)s.") % {"o": unknown[0]})
+        # The set's own order, each once: equal choices compare equal later.
+        return [option for option in task_set.label_options if option in answer]
+    if not isinstance(answer, str):
+        raise ValidationError(_("Type the text as shown."))
+    text = answer.strip()
+    if not text:
+        raise ValidationError(_("Type the text as shown, or skip the task if it is unreadable."))
+    if len(text) > MAX_TRANSCRIPTION_CHARS:
+        raise ValidationError(_("At most %(n)d characters.") % {"n": MAX_TRANSCRIPTION_CHARS})
+    if "\x00" in text:
+        raise ValidationError(_("The text contains a NUL character."))
+    return text
+
+
+def parse_submission_id(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise WorkError(
+            "bad_submission_id", _("submission_id must be a UUID made by the client.")
+        ) from None
+
+
+def submit_answer(
+    *,
+    worker: User,
+    assignment_id: int,
+    answer,
+    submission_id: uuid.UUID,
+    seconds_spent: int | None = None,
+) -> Submission:
+    """Record the answer, committed before this returns. A resend of the same
+    submission_id returns the stored result and writes nothing."""
+    with transaction.atomic():
+        # Lock the assignment first: a resend racing its original waits here and then
+        # sees the first one's result.
+        assignment = (
+            Assignment.objects.select_for_update()
+            .select_related("task_set")
+            .filter(pk=assignment_id, worker=worker)
+            .first()
+        )
+        if assignment is None:
+            raise WorkError("not_found", _("That task is not yours or does not exist."))
+        if assignment.status == Status.SUBMITTED:
+            if assignment.submission_id == submission_id:
+                return Submission(assignment, replayed=True)
+            raise WorkError("already_submitted", _("You already answered this task."))
+        if assignment.status == Status.RELEASED:
+            raise WorkError("released", _released_message(assignment))
+        if Assignment.objects.filter(submission_id=submission_id).exists():
+            raise WorkError(
+                "duplicate_submission_id",
+                _("This submission_id was already used for another task."),
+            )
+        require_can_work(worker)
+        task_set = assignment.task_set
+        try:
+            stored_answer = clean_answer(task_set, answer)
+        except ValidationError as exc:
+            raise WorkError("invalid_answer", " ".join(exc.messages)) from None
+        now = timezone.now()
+        # Lock the task: its counter changes, and a late answer must count the live
+        # claims of others exactly as a claimer would.
+        task = Task.objects.select_for_update().get(pk=assignment.task_id)
+        if assignment.expires_at <= now and not task.is_gold:
+            others_active = (
+                Assignment.objects.filter(task=task, status=Status.ACTIVE, expires_at__gt=now)
+                .exclude(pk=assignment.pk)
+                .count()
+            )
+            if task.submitted_count + others_active >= task_set.assignments_per_task:
+                raise WorkError(
+                    "slot_retaken",
+                    _(
+                        "Your time for this task ran out and someone else has taken it, "
+                        "so this answer cannot be accepted."
+                    ),
+                )
+        assignment.status = Status.SUBMITTED
+        assignment.answer = stored_answer
+        assignment.submission_id = submission_id
+        assignment.submitted_at = now
+        limit = task_set.time_limit_seconds
+        assignment.seconds_spent = (
+            None if seconds_spent is None else max(0, min(seconds_spent, limit * 4))
+        )
+        try:
+            with transaction.atomic():
+                assignment.save(
+                    update_fields=[
+                        "status",
+                        "answer",
+                        "submission_id",
+                        "submitted_at",
+                        "seconds_spent",
+                    ]
+                )
+        except IntegrityError:
+            # The same submission_id, committed by another assignment meanwhile.
+            raise WorkError(
+                "duplicate_submission_id",
+                _("This submission_id was already used for another task."),
+            ) from None
+        task.submitted_count += 1
+        closes_task = not task.is_gold and task.submitted_count >= task_set.assignments_per_task
+        task.is_open = task.is_gold or not closes_task
+        task.save(update_fields=["submitted_count", "is_open"])
+        events.progress_on_commit(task_set)
+        if closes_task:
+            # Completing the set locks its row; doing it after commit keeps the lock
+            # order (set before assignments) that pausing uses, so no deadlock.
+            transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
+    return Submission(assignment, replayed=False)
+
+
+def _released_message(assignment: Assignment) -> str:
+    Reason = Assignment.ReleaseReason
+    if assignment.release_reason in (Reason.SET_PAUSED, Reason.SET_CANCELLED):
+        return _("The requester stopped this set, so the task was withdrawn.")
+    if assignment.release_reason == Reason.WORKER_SUSPENDED:
+        return _("Your account is suspended, so the task was withdrawn.")
+    return _("You gave this task back, so it cannot be answered now.")
+
+
+def complete_if_finished(*, task_set_id: int) -> bool:
+    """Mark a published set completed once no regular task wants more answers."""
+    with transaction.atomic():
+        task_set = TaskSet.objects.select_for_update().get(pk=task_set_id)
+        if task_set.status != TaskSet.Status.PUBLISHED:
+            return False
+        if Task.objects.filter(task_set=task_set, is_open=True, is_gold=False).exists():
+            return False
+        task_set.status = TaskSet.Status.COMPLETED
+        task_set.completed_at = timezone.now()
+        task_set.save(update_fields=["status", "completed_at"])
+        events.sets_changed_on_commit([task_set])
+        return True
+
+
+# --- Releasing -----------------------------------------------------------------
+
+WORKER_RELEASE_REASONS = {
+    Assignment.ReleaseReason.SKIP,
+    Assignment.ReleaseReason.BROKEN,
+    Assignment.ReleaseReason.DISTURBING,
+}
+
+
+def release_assignment(*, worker: User, assignment_id: int, reason: str) -> Assignment:
+    """Give a task back, with no penalty. It goes to someone else; not to you again."""
+    if reason not in WORKER_RELEASE_REASONS:
+        raise WorkError("bad_reason", _("The reason must be skip, broken or disturbing."))
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update().filter(pk=assignment_id, worker=worker).first()
+        )
+        if assignment is None:
+            raise WorkError("not_found", _("That task is not yours or does not exist."))
+        if assignment.status == Status.RELEASED:
+            return assignment  # a resend: already done
+        if assignment.status == Status.SUBMITTED:
+            raise WorkError("already_submitted", _("You already answered this task."))
+        assignment.status = Status.RELEASED
+        assignment.released_at = timezone.now()
+        assignment.release_reason = reason
+        assignment.save(update_fields=["status", "released_at", "release_reason"])
+    return assignment
+
+
+def withdraw_claims(*, assignments: QuerySet[Assignment], reason: str) -> int:
+    """Release active claims that the worker did not give back (set paused, worker
+    suspended) and tell each worker. Call inside the transaction that made the change."""
+    withdrawn = list(
+        assignments.select_for_update().filter(status=Status.ACTIVE).values_list("pk", "worker")
+    )
+    if withdrawn:
+        Assignment.objects.filter(pk__in=[pk for pk, _worker in withdrawn]).update(
+            status=Status.RELEASED, released_at=timezone.now(), release_reason=reason
+        )
+        for assignment_id, worker_id in withdrawn:
+            events.revoked_on_commit(
+                worker_id=worker_id, assignment_id=assignment_id, reason=reason
+            )
+    return len(withdrawn)
+
+
+# --- What a worker earned ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Earnings:
+    currency: str
+    today_minor: int
+    today_count: int
+    pending_minor: int  # submitted and not yet paid out: approvals come with the money issue
+
+
+def earnings_by_currency(worker: User) -> list[Earnings]:
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        Assignment.objects.filter(worker=worker, status=Status.SUBMITTED)
+        .values("currency")
+        .annotate(
+            pending=Sum("reward_minor"),
+            today=Sum("reward_minor", filter=Q(submitted_at__gte=start_of_day)),
+            today_count=Count("id", filter=Q(submitted_at__gte=start_of_day)),
+        )
+        .order_by("currency")
+    )
+    return [
+        Earnings(row["currency"], row["today"] or 0, row["today_count"], row["pending"] or 0)
+        for row in rows
+    ]

@@ -1,0 +1,167 @@
+"""The worker's work page, and the HTTP fallback: the same services as the WebSocket
+protocol behind plain form posts, for networks that block WebSockets (and phones
+without JavaScript). Claiming is never a GET."""
+
+import uuid
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST
+
+from tasks import protocol, work
+from tasks.models import Assignment, TaskSet
+
+
+def vetted_worker_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            request.worker_profile = work.require_can_work(request.user)
+        except work.WorkError:
+            raise PermissionDenied from None
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def work_page_strings() -> dict[str, str]:
+    """What work.js says, translated here so the page needs no catalogue download."""
+    return {
+        "submit": _("Submit answer"),
+        "skip": _("Skip"),
+        "broken": _("Report broken"),
+        "disturbing": _("Report disturbing"),
+        "instructions": _("Instructions"),
+        "reward": _("Reward"),
+        "timeLeft": _("Time left"),
+        "getTask": _("Get a task"),
+        "chooseOne": _("Choose one"),
+        "chooseAll": _("Choose all that apply"),
+        "typeText": _("Type the text exactly as shown"),
+        "today": _("Today"),
+        "pending": _("Waiting for approval"),
+        "live": _("Connected"),
+        "offline": _("Offline: your answers are kept on this phone and sent when you are back."),
+        "waiting": _("Answers waiting to send"),
+        "saved": _("Answer saved."),
+        "data": _("Data used"),
+        "revoked": _("This task was withdrawn"),
+        "setsOpen": _("New work is available."),
+        "image": _("The image to answer about"),
+        "keys": _("Keys: 1-9 choose, Enter submits, S skips."),
+    }
+
+
+@vetted_worker_required
+def work_page(request):
+    """Shows the held task (if any) and never claims one: that is a POST."""
+    held = work.held_claims(request.user)
+    current = protocol.task_message(held[0]) if held else None
+    context = {
+        "current": current,
+        "assignment": held[0] if held else None,
+        # Made now so that a re-posted form is the same submission, not a second one.
+        "submission_id": uuid.uuid4(),
+        "earnings": protocol.earnings_summary(request.user),
+        "sets": protocol.available_sets(request.worker_profile),
+        "strings": work_page_strings(),
+    }
+    return render(request, "tasks/work.html", context)
+
+
+@require_POST
+@vetted_worker_required
+def work_claim(request):
+    task_set_id = request.POST.get("set")
+    try:
+        claim = work.claim_next_task(
+            worker=request.user,
+            task_set_id=int(task_set_id) if task_set_id and task_set_id.isdigit() else None,
+        )
+    except work.WorkError as exc:
+        messages.error(request, exc.message)
+    else:
+        if claim.assignment is None:
+            messages.info(request, protocol.no_task_message(claim.reason)["message"])
+    return redirect("work_page")
+
+
+@require_POST
+@vetted_worker_required
+def work_submit(request):
+    assignment = _own_assignment(request)
+    if assignment.task_set.kind == TaskSet.Kind.MULTILABEL:
+        answer = request.POST.getlist("answer")
+    else:
+        answer = request.POST.get("answer", "")
+    seconds = request.POST.get("seconds", "")
+    try:
+        work.submit_answer(
+            worker=request.user,
+            assignment_id=assignment.pk,
+            answer=answer,
+            submission_id=work.parse_submission_id(request.POST.get("submission_id")),
+            seconds_spent=int(seconds) if seconds.isdigit() else None,
+        )
+    except work.WorkError as exc:
+        messages.error(request, exc.message)
+        return redirect("work_page")
+    messages.success(request, _("Answer saved."))
+    if request.POST.get("next") == "1":
+        return work_claim(request)
+    return redirect("work_page")
+
+
+@require_POST
+@vetted_worker_required
+def work_release(request):
+    assignment = _own_assignment(request)
+    try:
+        work.release_assignment(
+            worker=request.user,
+            assignment_id=assignment.pk,
+            reason=request.POST.get("reason", "skip"),
+        )
+    except work.WorkError as exc:
+        messages.error(request, exc.message)
+    return redirect("work_page")
+
+
+def _own_assignment(request) -> Assignment:
+    assignment_id = request.POST.get("assignment", "")
+    if not assignment_id.isdigit():
+        raise Http404
+    return get_object_or_404(
+        Assignment.objects.select_related("task_set"), pk=assignment_id, worker=request.user
+    )
+
+
+@vetted_worker_required
+@cache_control(private=True, max_age=86400, immutable=True)
+def work_image(request, assignment_id: int):
+    """The small image of the worker's own assignment. Addressed by the assignment, so
+    the URL says nothing about the task (gold or not) and nobody else can fetch it."""
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("task"), pk=assignment_id, worker=request.user
+    )
+    if not assignment.task.image_derivative:
+        raise Http404
+    return FileResponse(assignment.task.image_derivative.open("rb"))
+
+
+@vetted_worker_required
+def work_instructions(request, task_set_id: int):
+    task_set = get_object_or_404(TaskSet, pk=task_set_id)
+    if (
+        not work.set_is_open_to(task_set, request.worker_profile)
+        and not Assignment.objects.filter(task_set=task_set, worker=request.user).exists()
+    ):
+        raise Http404
+    return render(request, "tasks/work_instructions.html", {"task_set": task_set})

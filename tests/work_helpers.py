@@ -1,0 +1,62 @@
+"""Published sets and vetted workers for the real-time work tests."""
+
+from django.utils import timezone
+
+from marketplace.models import WorkerProfile
+from payouts import services as ledger
+from tasks import services
+from tasks.models import Task, TaskSet
+from tests.factories import UserFactory, WorkerProfileFactory
+
+
+def published_set(
+    *, organization, requester, admin, regular=10, gold=5, options=("cat", "dog", "bird"), **fields
+) -> TaskSet:
+    """A label set of `regular` text tasks plus `gold` gold ones, funded and published."""
+    ledger.credit_organization(
+        organization=organization,
+        amount_minor=10_000_000,
+        currency="USD",
+        actor=admin,
+        reason="test funds",
+        idempotency_key=f"test-funds:{organization.pk}:{timezone.now().timestamp()}",
+    )
+    task_set = TaskSet.objects.create(
+        organization=organization,
+        created_by=requester,
+        title=fields.pop("title", "Animals"),
+        kind=fields.pop("kind", TaskSet.Kind.LABEL),
+        label_options=list(options),
+        reward_minor=fields.pop("reward_minor", 5),
+        expected_seconds_per_task=fields.pop("expected_seconds_per_task", 20),
+        **fields,
+    )
+    Task.objects.bulk_create(
+        [
+            Task(task_set=task_set, external_id=f"r{i}", payload_text=f"item {i}")
+            for i in range(regular)
+        ]
+        + [
+            Task(
+                task_set=task_set,
+                external_id=f"g{i}",
+                payload_text=f"check {i}",
+                is_gold=True,
+                gold_answer=options[0] if task_set.kind == "label" else [options[0]],
+                gold_explanation="SECRET-EXPLANATION",
+            )
+            for i in range(gold)
+        ]
+    )
+    return services.publish_task_set(task_set_id=task_set.pk, actor=requester)
+
+
+def vetted_workers(count: int, *, prefix="w", **profile_fields):
+    return [
+        WorkerProfileFactory(
+            user=UserFactory(username=f"{prefix}{i}"),
+            status=WorkerProfile.Status.VETTED,
+            **profile_fields,
+        ).user
+        for i in range(count)
+    ]
