@@ -81,6 +81,17 @@ def _clean_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    # Each test's async_to_sync runs its own event loop; a Redis channel layer kept
+    # from an earlier test holds locks bound to that test's (closed) loop.
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
 def _verified(user):
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
