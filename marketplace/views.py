@@ -265,15 +265,18 @@ def organization_add_member(request, slug: str):
 
 @staff_required
 def vetting_queue_view(request):
-    filters = VettingFilterForm(request.GET or {"status": WorkerProfile.Status.APPLIED})
+    query = request.GET.copy()
+    query.pop("page", None)
+    # No status parameter at all (a first visit, or a bare "?page=2") means the default
+    # filter, Applied; only an explicit empty status (the "Any" choice) means every status.
+    query.setdefault("status", WorkerProfile.Status.APPLIED)
+    filters = VettingFilterForm(query)
     filters.is_valid()
-    data = filters.cleaned_data if filters.is_bound else {}
+    data = filters.cleaned_data
     profiles = vetting_queue(
         status=data.get("status", ""), country=data.get("country", ""), centre=data.get("centre")
     )
     page = Paginator(profiles, VETTING_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "marketplace/vetting_queue.html",

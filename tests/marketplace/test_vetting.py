@@ -180,6 +180,21 @@ def test_queue_filters_by_status_country_and_centre(client, admin_user, centre, 
     assert [p.user for p in by_centre.context["page"]] == [applicant]
 
 
+def test_queue_pages_keep_the_default_applied_filter(client, admin_user, monkeypatch):
+    monkeypatch.setattr("marketplace.views.VETTING_PAGE_SIZE", 2)
+    for n in range(3):
+        WorkerProfileFactory(display_name=f"Applied {n}")
+        WorkerProfileFactory(display_name=f"Vetted {n}", status=WorkerProfile.Status.VETTED)
+    client.force_login(admin_user)
+    first = client.get(reverse("vetting_queue"))
+    assert 'href="?status=applied&amp;page=2"' in first.content.decode()
+    for query in ("?page=2", "?&page=2", "?status=applied&page=2"):
+        second = client.get(reverse("vetting_queue") + query)
+        assert [p.display_name for p in second.context["page"]] == ["Applied 2"], query
+    everyone = client.get(reverse("vetting_queue"), {"status": ""})
+    assert everyone.context["page"].paginator.count == 6
+
+
 def test_audit_log_is_append_only_in_code_and_admin(admin_user, applicant, rf):
     services.decide_application(
         profile_id=applicant.worker_profile.pk, actor=admin_user, action="reject", reason="r"
