@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -131,12 +131,24 @@ class ApplicationInput:
     consent: bool
 
 
-@transaction.atomic
 def submit_application(*, user: User, application: ApplicationInput) -> WorkerProfile:
     """Create or update the worker's application. Editable until an admin decides;
     a rejected worker may apply again."""
     if not application.consent:
         raise ValidationError({"consent": _("You must accept the terms to apply.")})
+    try:
+        return _submit_application(user=user, application=application)
+    except IntegrityError:
+        # Belt and braces behind the user-row lock: a concurrent first submission
+        # created the profile; ours is then an update of it.
+        return _submit_application(user=user, application=application)
+
+
+@transaction.atomic
+def _submit_application(*, user: User, application: ApplicationInput) -> WorkerProfile:
+    # Lock the user row: on a first submission there is no profile row to lock yet, and
+    # two racing first submissions would both insert one.
+    User.objects.select_for_update().filter(pk=user.pk).exists()
     profile = WorkerProfile.objects.select_for_update().filter(user=user).first()
     if profile is None:
         profile = WorkerProfile(user=user)
@@ -231,10 +243,26 @@ def _decide_locked(
         reason=reason,
         data={"from": previous_status, "to": new_status, **(data or {})},
     )
+    if new_status in (Status.SUSPENDED, Status.BANNED):
+        _stop_work_at_once(profile.user)
     subject, body = _DECISION_MESSAGES[new_status]
     with translation.override(profile.user.preferred_language):
         notify(user=profile.user, subject=str(subject()), body=str(body(reason)))
     return profile
+
+
+def _stop_work_at_once(worker: User) -> None:
+    """A suspended or banned worker's claims go back to the pool and their open work
+    sockets close, in the decision's transaction (messages after commit)."""
+    from tasks import events as work_events  # tasks imports this module
+    from tasks.models import Assignment
+    from tasks.work import withdraw_claims
+
+    withdraw_claims(
+        assignments=Assignment.objects.filter(worker=worker),
+        reason=Assignment.ReleaseReason.WORKER_SUSPENDED,
+    )
+    work_events.close_work_sockets_on_commit(worker_id=worker.pk, reason="suspended")
 
 
 def decide_application(*, profile_id: int, actor: User, action: str, reason: str) -> WorkerProfile:

@@ -33,7 +33,8 @@ def answered_set(requester, requester_org):
     now = timezone.now()
     for worker, answer in zip(workers, ["stop", "stop", "yield"], strict=True):
         Assignment.objects.create(
-            task=first, task_set=task_set, worker=worker, status="submitted", answer=answer, seconds_spent=12,
+            task=first, task_set=task_set, worker=worker, status="submitted", answer=answer,
+            seconds_spent=12,
             claimed_at=now, expires_at=now + timedelta(minutes=10), submitted_at=now,
             reward_minor=5, currency="USD",
         )  # fmt: skip

@@ -1,0 +1,267 @@
+"""/ws/work/ through the real ASGI application: who may connect, bad input, the
+claim → submit round trip, and events pushed after commit."""
+
+import json
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from marketplace import services as vetting
+from marketplace.asgi import application
+from tasks import services
+from tasks.models import Assignment
+from tests.marketplace.test_websocket import session_headers
+from tests.work_helpers import published_set
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def animals(requester_org, requester, admin_user):
+    return published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=4,
+        gold=5,
+        assignments_per_task=1,
+        gold_ratio_permille=500,
+    )
+
+
+def run(scenario):
+    return async_to_sync(scenario)()
+
+
+async def connect(headers):
+    communicator = WebsocketCommunicator(application, "/ws/work/", headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+def test_anonymous_and_unvetted_users_are_refused(client, applicant):
+    headers = session_headers(client, applicant)
+
+    async def scenario():
+        anonymous = await connect([(b"origin", b"http://testserver")])
+        unvetted = await connect(headers)
+        return anonymous[1:], unvetted[1:]
+
+    assert run(scenario) == ((False, 4401), (False, 4403))
+
+
+def test_a_foreign_origin_is_refused(client, vetted_worker):
+    headers = session_headers(client, vetted_worker, b"https://evil.example")
+
+    async def scenario():
+        return (await connect(headers))[1]
+
+    assert run(scenario) is False
+
+
+def test_bad_messages_get_an_error_and_the_connection_stays_open(client, vetted_worker, settings):
+    settings.WORK_WS_MAX_MESSAGE_BYTES = 2048
+
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, connected, _ = await connect(headers)
+        assert connected
+        replies = []
+        for raw in ["{not json", "[1, 2]", json.dumps({"type": "fly"}), "x" * 5000]:
+            await ws.send_to(text_data=raw)
+            replies.append(await ws.receive_json_from(timeout=5))
+        await ws.send_to(bytes_data=b"\x00\x01")
+        replies.append(await ws.receive_json_from(timeout=5))
+        await ws.send_json_to({"type": "submit", "assignment": "seven"})
+        replies.append(await ws.receive_json_from(timeout=5))
+        await ws.send_json_to({"type": "ping"})
+        replies.append(await ws.receive_json_from(timeout=5))
+        await ws.disconnect()
+        return replies
+
+    replies = run(scenario)
+    assert [r.get("code") for r in replies[:-1]] == [
+        "bad_json",
+        "bad_message",
+        "unknown_type",
+        "too_large",
+        "bad_message",
+        "bad_message",
+    ]
+    assert all(r["type"] == "error" and r["message"] for r in replies[:-1])
+    assert replies[-1] == {"type": "pong"}
+
+
+def test_messages_beyond_the_rate_are_refused_not_dropped_silently(client, vetted_worker, settings):
+    settings.WORK_WS_BURST = 3
+    settings.WORK_WS_RATE_PER_SECOND = 1
+
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        for _ in range(5):
+            await ws.send_json_to({"type": "ping"})
+        replies = [await ws.receive_json_from(timeout=5) for _ in range(5)]
+        await ws.disconnect()
+        return [r.get("code", r["type"]) for r in replies]
+
+    assert run(scenario) == ["pong", "pong", "pong", "rate_limited", "rate_limited"]
+
+
+def test_claim_answer_and_next_task_in_one_round_trip(client, vetted_worker, animals):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "hello", "version": 1, "auto_next": True})
+        welcome = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "claim"})
+        task = await ws.receive_json_from(timeout=5)
+        submission_id = str(uuid.uuid4())
+        submit = {
+            "type": "submit",
+            "assignment": task["assignment"],
+            "answer": "cat",
+            "submission_id": submission_id,
+            "seconds": 9,
+        }
+        await ws.send_json_to(submit)
+        submitted = await ws.receive_json_from(timeout=5)
+        following = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({**submit, "next": False})  # a resend: same answer, nothing new
+        resent = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return welcome, task, submitted, following, resent
+
+    welcome, task, submitted, following, resent = run(scenario)
+    assert welcome["type"] == "welcome" and welcome["assignment"] is None
+    assert [s["id"] for s in welcome["sets"]] == [animals.pk]
+    assert task["type"] == "task" and task["options"] == ["cat", "dog", "bird"]
+    assert task["reward"] == {"minor": 5, "currency": "USD", "display": "0.05 USD"}
+    assert submitted["type"] == "submitted" and submitted["assignment"] == task["assignment"]
+    assert following["type"] == "task" and following["assignment"] != task["assignment"]
+    assert resent == submitted
+    assert Assignment.objects.filter(status="submitted").count() == 1
+
+
+def test_nothing_on_the_wire_tells_gold_from_regular(client, vetted_worker, animals):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        raw = []
+        await ws.send_json_to({"type": "hello", "auto_next": True})
+        raw.append(await ws.receive_from(timeout=5))
+        await ws.send_json_to({"type": "claim"})
+        while True:
+            message = await ws.receive_from(timeout=5)
+            raw.append(message)
+            parsed = json.loads(message)
+            if parsed["type"] != "task":
+                break
+            await ws.send_json_to(
+                {
+                    "type": "submit",
+                    "assignment": parsed["assignment"],
+                    "answer": "dog",
+                    "submission_id": str(uuid.uuid4()),
+                }
+            )
+            raw.append(await ws.receive_from(timeout=5))  # submitted
+        await ws.disconnect()
+        return raw
+
+    raw = run(scenario)
+    tasks = [json.loads(m) for m in raw if json.loads(m)["type"] == "task"]
+    gold_ids = set(Assignment.objects.filter(is_gold=True).values_list("pk", flat=True))
+    assert gold_ids, "the scenario served some gold"
+    assert {frozenset(t) for t in tasks} == {frozenset(tasks[0])}  # the same fields, always
+    for message in raw:
+        assert "gold" not in message.lower() and "SECRET-EXPLANATION" not in message
+        assert '"cat"' not in message.split('"options"')[0]  # no answer before the options
+
+
+def test_pausing_revokes_the_open_claim_on_the_socket(client, vetted_worker, requester, animals):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "claim"})
+        task = await ws.receive_json_from(timeout=5)
+        await database_sync_to_async(services.pause_task_set)(
+            task_set_id=animals.pk, actor=requester
+        )
+        messages = [await ws.receive_json_from(timeout=5) for _ in range(2)]
+        await ws.disconnect()
+        return task, messages
+
+    task, messages = run(scenario)
+    by_type = {m["type"]: m for m in messages}
+    assert by_type["revoked"] == {
+        "type": "revoked",
+        "assignment": task["assignment"],
+        "reason": "set_paused",
+    }
+    assert by_type["sets"]["sets"][0]["available"] is False
+
+
+def test_publishing_is_announced_to_connected_workers(
+    client, vetted_worker, requester_org, requester, admin_user
+):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        task_set = await database_sync_to_async(published_set)(
+            organization=requester_org, requester=requester, admin=admin_user, title="New work"
+        )
+        message = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return task_set, message
+
+    task_set, message = run(scenario)
+    assert message["type"] == "sets"
+    assert message["sets"] == [
+        {
+            "id": task_set.pk,
+            "title": "New work",
+            "kind": "label",
+            "reward": {"minor": 5, "currency": "USD", "display": "0.05 USD"},
+            "available": True,
+        }
+    ]
+
+
+def test_suspending_a_worker_withdraws_claims_and_closes_the_socket(
+    client, vetted_worker, admin_user, animals
+):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "claim"})
+        task = await ws.receive_json_from(timeout=5)
+        await database_sync_to_async(vetting.decide_application)(
+            profile_id=vetted_worker.worker_profile.pk,
+            actor=admin_user,
+            action="suspend",
+            reason="Investigating copied answers",
+        )
+        messages = [await ws.receive_json_from(timeout=5) for _ in range(2)]
+        closed = await ws.receive_output(timeout=5)
+        return task, messages, closed
+
+    task, messages, closed = run(scenario)
+    assert messages[0] == {
+        "type": "revoked",
+        "assignment": task["assignment"],
+        "reason": "worker_suspended",
+    }
+    assert messages[1]["code"] == "account_suspended"
+    assert closed == {"type": "websocket.close", "code": 4403}
+    assert Assignment.objects.get(pk=task["assignment"]).status == "released"
