@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketplace.models import User
@@ -14,15 +15,37 @@ def visible_task_sets(user: User) -> QuerySet[TaskSet]:
     return TaskSet.objects.filter(organization__in=requester_organizations(user))
 
 
+def _count(queryset) -> Coalesce:
+    # Subqueries, not Count() over joins: two joined counts would multiply each other.
+    return Coalesce(
+        Subquery(queryset.order_by().values("task_set").annotate(n=Count("id")).values("n")),
+        0,
+    )
+
+
 def task_sets_with_counts(user: User) -> QuerySet[TaskSet]:
+    tasks = Task.objects.filter(task_set=OuterRef("pk"))
+    answers = Assignment.objects.filter(task_set=OuterRef("pk"), status="submitted", is_gold=False)
     return (
         visible_task_sets(user)
         .select_related("organization")
         .annotate(
-            task_count=Count("tasks", filter=Q(tasks__is_gold=False)),
-            gold_count=Count("tasks", filter=Q(tasks__is_gold=True)),
+            task_count=_count(tasks.filter(is_gold=False)),
+            gold_count=_count(tasks.filter(is_gold=True)),
+            submitted_count=_count(answers),
         )
         .order_by("-created_at")
+    )
+
+
+def tasks_with_answers(task_set: TaskSet) -> QuerySet[Task]:
+    """Tasks in id order with their submitted answers, for the requester's set page."""
+    return task_set.tasks.order_by("pk").prefetch_related(
+        Prefetch(
+            "assignments",
+            queryset=Assignment.objects.filter(status="submitted").order_by("submitted_at"),
+            to_attr="answers",
+        )
     )
 
 

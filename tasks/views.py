@@ -15,7 +15,12 @@ from tasks import services
 from tasks.forms import TaskFileForm, TaskSetForm
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
 from tasks.results import csv_lines, jsonl_lines
-from tasks.selectors import task_sets_with_counts, visible_task_sets
+from tasks.selectors import (
+    set_progress,
+    task_sets_with_counts,
+    tasks_with_answers,
+    visible_task_sets,
+)
 from tasks.uploads import upload_tasks
 
 
@@ -84,6 +89,15 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
         "balance": format_amount(balance, task_set.currency),
         "short": balance < preview.total_minor,
     }
+    progress = set_progress(task_set)
+    money.update(
+        spent=format_amount(progress.spent_minor, task_set.currency),
+        real_hourly=(
+            format_amount(progress.real_hourly_minor, task_set.currency)
+            if progress.real_hourly_minor is not None
+            else None
+        ),
+    )
     return render(
         request,
         "tasks/set_detail.html",
@@ -91,7 +105,8 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             "task_set": task_set,
             "preview": preview,
             "money": money,
-            "tasks": task_set.tasks.order_by("pk")[:50],
+            "progress": progress,
+            "tasks": tasks_with_answers(task_set)[:50],
             "task_count": task_set.tasks.count(),
             "upload_form": TaskFileForm(),
             "upload_errors": upload_errors,

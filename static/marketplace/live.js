@@ -1,9 +1,12 @@
-// Live notifications for the signed-in user (vetting decisions and the like).
-// Reconnects with capped exponential backoff; the page works without it.
+// Live updates for the signed-in user: notifications (vetting decisions and the like)
+// and, on a requester's set page, its progress. Reconnects with capped exponential
+// backoff; the page works without it.
 (function () {
   "use strict";
   var list = document.getElementById("notifications");
-  if (!list || !window.WebSocket) return;
+  var progress = document.getElementById("progress");
+  var box = list || progress;
+  if (!box || !window.WebSocket) return;
   var delay = 1000;
   function show(msg) {
     var empty = document.getElementById("no-notifications");
@@ -22,15 +25,24 @@
       status.textContent = msg.worker_status_label || msg.worker_status;
     }
   }
+  function showProgress(msg) {
+    document.getElementById("progress-submitted").textContent = msg.submitted;
+    document.getElementById("progress-needed").textContent = msg.needed;
+    document.getElementById("progress-tasks-done").textContent = msg.tasks_done;
+    var bar = document.getElementById("progress-bar");
+    bar.max = msg.needed;
+    bar.value = msg.submitted;
+  }
   function connect() {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/events/");
-    ws.onopen = function () { delay = 1000; list.dataset.live = "open"; };
+    ws.onopen = function () { delay = 1000; box.dataset.live = "open"; };
     ws.onmessage = function (e) {
       var msg = JSON.parse(e.data);
-      if (msg.type === "notification") show(msg);
+      if (msg.type === "notification" && list) show(msg);
+      if (msg.type === "progress" && progress && String(msg.task_set) === progress.dataset.set) showProgress(msg);
     };
     ws.onclose = function (e) {
-      list.dataset.live = "closed";
+      box.dataset.live = "closed";
       if (e.code === 4401) return; // signed out: do not retry
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 60000);
