@@ -148,7 +148,7 @@ def submit_application(*, user: User, application: ApplicationInput) -> WorkerPr
 def _submit_application(*, user: User, application: ApplicationInput) -> WorkerProfile:
     # Lock the user row: on a first submission there is no profile row to lock yet, and
     # two racing first submissions would both insert one.
-    User.objects.select_for_update().filter(pk=user.pk).exists()
+    User.objects.select_for_update().get(pk=user.pk)
     profile = WorkerProfile.objects.select_for_update().filter(user=user).first()
     if profile is None:
         profile = WorkerProfile(user=user)

@@ -43,6 +43,17 @@ from payouts.selectors import organization_balances
 VETTING_PAGE_SIZE = 50
 
 
+def add_service_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: beside the field it names when the
+    form has that field, otherwise at the top (form.add_error would raise for a field
+    the form does not have, e.g. a model field the service validated)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 def home(request):
     return render(request, "marketplace/home.html")
 
@@ -83,7 +94,7 @@ def worker_apply(request):
                     application=services.ApplicationInput(**form.cleaned_data),
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, _("Thank you. Your application was received."))
                 return redirect("worker_home")

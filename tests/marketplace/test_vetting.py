@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -6,7 +8,8 @@ from django.urls import reverse
 from marketplace import services
 from marketplace.admin import AuditLogAdmin
 from marketplace.models import AuditLog, Notification, WorkerProfile
-from tests.factories import WorkerProfileFactory
+from tests.concurrency import errors, race
+from tests.factories import UserFactory, WorkerProfileFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +61,70 @@ def test_application_rejects_unknown_eligibility_fact(client, django_user_model)
         },
     )
     assert "eligibility" in response.context["form"].errors
+    assert not WorkerProfile.objects.filter(user=user).exists()
+
+
+APPLICATION = {
+    "display_name": "New Bie",
+    "country": "KH",
+    "languages": ["km"],
+    "eligibility": ["neet_youth"],
+    "consent": "on",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_first_applications_leave_one_profile(django_user_model):
+    user = django_user_model.objects.create_user("newbie", password="a-Strong-test-pass-42")
+    application = services.ApplicationInput(
+        display_name="New Bie",
+        country="KH",
+        languages=["km"],
+        centre=None,
+        eligibility=[],
+        consent=True,
+    )
+
+    connected = threading.Barrier(4)
+
+    def submit():
+        # Connect first, so the submissions (not the connection set-ups) are what race.
+        connection.ensure_connection()
+        connected.wait()
+        return services.submit_application(user=user, application=application)
+
+    outcomes = race(*[submit] * 4)
+    assert errors(outcomes) == []
+    assert WorkerProfile.objects.filter(user=user).count() == 1
+    assert AuditLog.objects.filter(action="application.submit").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_double_submitted_first_application_page_never_fails(django_user_model):
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("newbie", password="a-Strong-test-pass-42")
+
+    connected = threading.Barrier(3)
+
+    def post():
+        client = Client()
+        client.force_login(user)
+        connected.wait()
+        return client.post(reverse("worker_apply"), APPLICATION).status_code
+
+    assert race(post, post, post) == [302, 302, 302]
+    assert WorkerProfile.objects.filter(user=user).count() == 1
+
+
+def test_service_error_on_a_field_the_form_lacks_is_shown_not_a_500(client, settings):
+    # terms_version is not a form field: the model's length check fails in the service.
+    settings.TERMS_VERSION = "v" * 40
+    user = UserFactory(username="newbie")
+    client.force_login(user)
+    response = client.post(reverse("worker_apply"), APPLICATION)
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors()
     assert not WorkerProfile.objects.filter(user=user).exists()
 
 
