@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, Organization, User, WorkerProfile
-from marketplace.rows import RowError, RowErrors, decode_text
+from marketplace.rows import RowError, RowErrors, csv_error, decode_text
 from marketplace.services import IssuedSetupCode, issue_setup_code, record_audit
 
 REQUIRED_COLUMNS = ("name", "username", "phone", "language")
@@ -47,7 +47,11 @@ def parse_enrolment_csv(data: bytes) -> list[EnrolmentRow]:
     except RowErrors as exc:
         raise EnrolmentError(exc.errors) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise EnrolmentError([csv_error(reader.reader.line_num or 1, exc)]) from None
+    header = [(name or "").strip().lower() for name in (fieldnames or [])]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         raise EnrolmentError(
@@ -62,7 +66,16 @@ def parse_enrolment_csv(data: bytes) -> list[EnrolmentRow]:
     rows: list[EnrolmentRow] = []
     first_line_of_username: dict[str, int] = {}
     username_validator = UnicodeUsernameValidator()
-    for record in reader:
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # The reader cannot go on past a line it cannot parse.
+            errors.append(csv_error(reader.reader.line_num, exc))
+            break
         line = reader.line_num
         if len(rows) >= settings.ENROLMENT_MAX_ROWS:
             errors.append(

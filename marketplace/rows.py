@@ -35,7 +35,22 @@ def decode_text(data: bytes, *, max_bytes: int) -> str:
             [RowError(0, "file", _("The file is larger than %(n)d bytes.") % {"n": max_bytes})]
         )
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise RowErrors([RowError(line, "file", _("The file is not UTF-8 text."))]) from None
+    # A NUL is never text (PostgreSQL refuses it in a string): usually a spreadsheet
+    # saved in another format, e.g. UTF-16.
+    nul = text.find("\x00")
+    if nul != -1:
+        raise RowErrors([RowError(text.count("\n", 0, nul) + 1, "file", nul_message())])
+    return text
+
+
+def nul_message() -> str:
+    return _("This line contains a NUL character; save the file as plain UTF-8 text.")
+
+
+def csv_error(line: int, exc: Exception) -> RowError:
+    """A line the csv module cannot read (e.g. a field over its size limit)."""
+    return RowError(line, "file", _("This line cannot be read as CSV: %(error)s") % {"error": exc})

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from marketplace.models import User
-from marketplace.rows import RowError, RowErrors, decode_text
+from marketplace.rows import RowError, RowErrors, csv_error, decode_text, nul_message
 from marketplace.services import record_audit
 from tasks.images import ImageRejected, ProcessedImage, process_image
 from tasks.models import Task, TaskSet
@@ -50,12 +50,26 @@ class TaskRow:
 
 def _rows_from_csv(text: str, errors: list[RowError]):
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(name or "").strip() for name in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        errors.append(csv_error(reader.reader.line_num or 1, exc))
+        return
+    header = [(name or "").strip() for name in (fieldnames or [])]
     if "external_id" not in header:
         errors.append(RowError(1, "external_id", _("The header has no external_id column.")))
         return
     reader.fieldnames = header
-    for record in reader:
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader cannot go on past a line it cannot parse.
+            errors.append(csv_error(reader.reader.line_num, exc))
+            return
         if None in record:
             errors.append(
                 RowError(reader.line_num, "row", _("This row has more fields than the header."))
@@ -85,6 +99,16 @@ def _rows_from_csv(text: str, errors: list[RowError]):
         )
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _rows_from_jsonl(text: str, errors: list[RowError]):
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -98,6 +122,10 @@ def _rows_from_jsonl(text: str, errors: list[RowError]):
             continue
         if not isinstance(record, dict):
             errors.append(RowError(line_number, "json", _("Each line must be a JSON object.")))
+            continue
+        if _has_nul(record):
+            # "\u0000" is valid JSON, but PostgreSQL stores no NUL in text or jsonb.
+            errors.append(RowError(line_number, "json", nul_message()))
             continue
         unknown = set(record) - KNOWN_FIELDS
         if unknown:

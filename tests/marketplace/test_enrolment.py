@@ -92,6 +92,27 @@ def test_non_utf8_file_names_the_line():
     assert [(e.line, e.field) for e in caught.value.errors] == [(3, "file")]
 
 
+def test_nul_character_is_a_row_error_naming_the_line(client, coordinator, centre):
+    client.force_login(coordinator)
+    response = upload(client, centre, "name,username,phone,language\nA,a,,km\nB\x00,b,,km\n")
+    assert response.status_code == 400
+    errors = response.context["enrolment_errors"].errors
+    assert [(e.line, e.field) for e in errors] == [(3, "file")]
+    assert "NUL character" in errors[0].message
+    assert not User.objects.filter(username__in=["a", "b"]).exists()
+
+
+def test_unreadable_csv_line_is_a_row_error_not_a_500(client, coordinator, centre):
+    huge = "x" * 200_000  # over the csv module's field size limit
+    client.force_login(coordinator)
+    response = upload(client, centre, f'name,username,phone,language\nA,a,,km\n"{huge}",b,,km\n')
+    assert response.status_code == 400
+    errors = response.context["enrolment_errors"].errors
+    assert [(e.line, e.field) for e in errors] == [(3, "file")]
+    assert "cannot be read as CSV" in errors[0].message
+    assert not User.objects.filter(username__in=["a", "b"]).exists()
+
+
 def test_row_limit_is_a_setting(settings):
     settings.ENROLMENT_MAX_ROWS = 2
     with pytest.raises(EnrolmentError) as caught:

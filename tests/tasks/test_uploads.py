@@ -135,6 +135,34 @@ def test_transcription_gold_must_be_text(requester, requester_org):
     assert problems(caught) == {(1, "gold_answer"), (1, "image")}
 
 
+@pytest.mark.parametrize(
+    ("filename", "data", "line"),
+    [
+        ("x.csv", b"external_id,text\nt1,fine\nt2,bad\x00text\n", 3),
+        ("x.csv", b'external_id,text\nt1,fine\nt2,"' + b"x" * 200_000 + b'"\n', 3),
+        ("x.csv", b"external_id,text" + b"x" * 200_000 + b'"\nt1,fine\n', 1),
+        (
+            "x.jsonl",
+            b'{"external_id": "t1", "text": "fine"}\n{"external_id": "t2", "text": "a\x00"}\n',
+            2,
+        ),
+        (
+            "x.jsonl",
+            b'{"external_id": "t1", "text": "fine"}\n{"external_id": "t2", "text": "a\\u0000"}\n',
+            2,
+        ),
+        ("x.jsonl", b'{"external_id": "t1", "text": "x", "metadata": {"k": ["\\u0000"]}}\n', 1),
+    ],
+)
+def test_nul_characters_and_unreadable_csv_are_row_errors(
+    requester, label_set, filename, data, line
+):
+    with pytest.raises(RowErrors) as caught:
+        upload_tasks(task_set=label_set, actor=requester, data=data, filename=filename)
+    assert [error.line for error in caught.value.errors] == [line]
+    assert not Task.objects.exists()
+
+
 def test_limits_are_settings(requester, label_set, settings):
     settings.TASK_UPLOAD_MAX_ROWS = 1
     with pytest.raises(RowErrors) as caught:
