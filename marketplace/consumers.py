@@ -1,4 +1,5 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
 
 from marketplace.events import user_group
 
@@ -19,11 +20,30 @@ class UserEventsConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # A bad frame gets an error and the socket stays open: the page's script (or a
+        # flaky proxy) must not be able to crash the consumer.
+        if text_data is None:
+            await self.send_error("binary_frame", _("Send JSON text frames, not binary ones."))
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:  # json.JSONDecodeError, and text that is not UTF-8 clean
+            await self.send_error("invalid_json", _("The message is not valid JSON."))
+            return
+        if not isinstance(content, dict):
+            await self.send_error("not_an_object", _("The message must be a JSON object."))
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "ping":
             await self.send_json({"type": "pong"})
         else:
-            await self.send_json({"type": "error", "code": "unknown_type"})
+            await self.send_error("unknown_type", _("Unknown message type."))
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
 
     async def user_event(self, event):
         await self.send_json(event["payload"])

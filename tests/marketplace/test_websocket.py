@@ -73,6 +73,38 @@ def test_decision_reaches_the_workers_open_socket(client, admin_user, applicant)
     assert "Welcome aboard" in event["body"]
 
 
+def test_bad_frames_get_an_error_and_the_socket_stays_open(client, vetted_worker):
+    headers = session_headers(client, vetted_worker)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        connected, _code = await communicator.connect()
+        assert connected
+        replies = []
+        for frame in ({"text_data": "{not json"}, {"bytes_data": b"\x00\x01"}):
+            await communicator.send_to(**frame)
+            replies.append(await communicator.receive_json_from(timeout=5))
+        for content in ([1, 2], "ping", 42, None):
+            await communicator.send_json_to(content)
+            replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.send_json_to({"type": "ping"})
+        pong = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return replies, pong
+
+    replies, pong = async_to_sync(scenario)()
+    assert [reply["code"] for reply in replies] == [
+        "invalid_json",
+        "binary_frame",
+        "not_an_object",
+        "not_an_object",
+        "not_an_object",
+        "not_an_object",
+    ]
+    assert all(reply["type"] == "error" and reply["message"] for reply in replies)
+    assert pong == {"type": "pong"}
+
+
 def test_rolled_back_decision_sends_nothing(client, admin_user, applicant):
     headers = session_headers(client, applicant)
     profile_id = applicant.worker_profile.pk
