@@ -339,6 +339,10 @@ def issue_setup_code(*, user: User, created_by: User | None) -> IssuedSetupCode:
     token = secrets.token_urlsafe(24)
     now = timezone.now()
     with transaction.atomic():
+        # Lock the worker's profile row: two issues at once (a double-clicked "New set-up
+        # code") would each revoke only the codes committed before them and leave two
+        # valid codes. Serialised, the second revokes the first's.
+        list(WorkerProfile.objects.select_for_update().filter(user=user).only("pk"))
         SetupCode.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(
             revoked_at=now
         )

@@ -172,9 +172,13 @@ ACCOUNT_RATE_LIMITS = {
     "signup": env_str("RATE_LIMIT_SIGNUP", "10/h/ip"),
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
-    # Set-up codes are short (people type them from paper), so guesses are throttled hard.
-    "setup_code": env_str("RATE_LIMIT_SETUP_CODE", "10/h/ip"),
+    # Set-up codes are short (people type them from paper), so guesses are throttled hard
+    # per username ("key"); per address only loosely, as a centre's cohort shares one.
+    "setup_code": env_str("RATE_LIMIT_SETUP_CODE", "10/h/key,200/h/ip"),
 }
+# Reverse proxies in front of Daphne (a load balancer, nginx): allauth then reads the
+# client's address, for its per-IP rate limits, from X-Forwarded-For. 0: REMOTE_ADDR.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0, minimum=0)
 SETUP_CODE_VALID_DAYS = env_int("SETUP_CODE_VALID_DAYS", 30, minimum=1)
 ENROLMENT_MAX_ROWS = env_int("ENROLMENT_MAX_ROWS", 2000, minimum=1)
 ENROLMENT_MAX_BYTES = env_int("ENROLMENT_MAX_BYTES", 1_000_000, minimum=1)

@@ -111,7 +111,10 @@ def setup_account(request, token: str = ""):
     form = SetupCodeForm(request.POST or None, with_token=bool(token))
     if request.method == "POST" and form.is_valid():
         if not token:
-            if not ratelimit.consume(request, action="setup_code"):
+            # Strict per username (the code is short), loose per address: a centre's
+            # whole cohort may set up from one shared address (RATE_LIMIT_SETUP_CODE).
+            username = form.cleaned_data["username"].strip().lower()
+            if not ratelimit.consume(request, action="setup_code", key=username):
                 return render(request, "429.html", status=429)
             setup_code = services.find_setup_code(
                 username=form.cleaned_data["username"], code=form.cleaned_data["code"]

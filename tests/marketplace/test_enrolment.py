@@ -208,6 +208,75 @@ def test_wrong_codes_are_rate_limited(client, coordinator, centre, settings):
     assert statuses == [400, 400, 400, 429]
 
 
+def wrong_code(username: str) -> dict:
+    return {
+        "username": username,
+        "code": "AAAA-AAAA",
+        "password1": "my-new-Pass-77",
+        "password2": "my-new-Pass-77",
+    }
+
+
+def test_a_cohort_sharing_one_address_is_not_blocked(client):
+    # 30 workers of one centre, one shared address, each mistyping once.
+    statuses = {
+        client.post(reverse("setup_account"), wrong_code(f"worker{n}")).status_code
+        for n in range(30)
+    }
+    assert statuses == {400}
+
+
+def test_guesses_for_one_username_are_limited_whatever_the_address(client):
+    statuses = [
+        client.post(
+            reverse("setup_account"), wrong_code("Dara"), REMOTE_ADDR=f"10.0.0.{n}"
+        ).status_code
+        for n in range(11)
+    ]
+    assert statuses == [400] * 10 + [429]
+    # Another spelling of the same username counts against the same limit.
+    assert client.post(reverse("setup_account"), wrong_code("dara")).status_code == 429
+
+
+def test_client_address_comes_from_the_trusted_proxy(client, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "setup_code": "2/h/ip"}
+
+    def attempt(address: str, username: str) -> int:
+        return client.post(
+            reverse("setup_account"), wrong_code(username), HTTP_X_FORWARDED_FOR=address
+        ).status_code
+
+    assert [attempt("203.0.113.1", "a"), attempt("203.0.113.1", "b")] == [400, 400]
+    assert attempt("203.0.113.2", "c") == 400  # another client behind the same proxy
+    assert attempt("203.0.113.1", "d") == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_reissues_leave_exactly_one_valid_code(coordinator, centre):
+    import threading
+
+    from django.db import connection
+
+    _enrol_one(coordinator, centre)
+    user = User.objects.get(username="dara")
+    connected = threading.Barrier(4)
+
+    def reissue():
+        connection.ensure_connection()
+        connected.wait()
+        return services.issue_setup_code(user=user, created_by=coordinator)
+
+    outcomes = race(*[reissue] * 4)
+    assert all(isinstance(outcome, services.IssuedSetupCode) for outcome in outcomes)
+    live = SetupCode.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True)
+    assert live.count() == 1
+    assert (
+        sum(services.find_setup_code(username="dara", code=o.code) is not None for o in outcomes)
+        == 1
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_racing_redemptions_of_one_code_let_exactly_one_win(coordinator, centre):
     issued = _enrol_one(coordinator, centre)
