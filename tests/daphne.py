@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -29,45 +30,70 @@ def subprocess_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@contextmanager
-def running_daphne(**extra_env: str):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": subprocess_database_url(), **extra_env}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "marketplace.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class DaphneProcess:
+    """One Daphne server on a fixed port, which a test may kill -9 and start again."""
+
+    def __init__(self, port: int | None = None, **extra_env: str):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": subprocess_database_url(), **extra_env}
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.process: subprocess.Popen | None = None
+        # A file, not a pipe: nobody reads a pipe while the test runs, and a full pipe
+        # would block the server.
+        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
+
+    def start(self) -> "DaphneProcess":
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "marketplace.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
                     if response.status == 200:
-                        break
+                        return self
             except OSError:
                 pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                raise RuntimeError(f"Daphne did not become healthy:\n{output}")
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Daphne did not become healthy:\n{self.output()}")
             time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill_hard(self) -> None:
+        """kill -9: no shutdown handlers, open sockets simply vanish."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
         try:
-            process.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            self.process.kill()
+
+
+@contextmanager
+def running_daphne(**extra_env: str):
+    daphne = DaphneProcess(**extra_env).start()
+    try:
+        yield daphne.url
+    finally:
+        daphne.stop()

@@ -10,7 +10,15 @@ from tests.factories import UserFactory, WorkerProfileFactory
 
 
 def published_set(
-    *, organization, requester, admin, regular=10, gold=5, options=("cat", "dog", "bird"), **fields
+    *,
+    organization,
+    requester,
+    admin,
+    regular=10,
+    gold=5,
+    options=("cat", "dog", "bird"),
+    publish=True,
+    **fields,
 ) -> TaskSet:
     """A label set of `regular` text tasks plus `gold` gold ones, funded and published."""
     ledger.credit_organization(
@@ -48,6 +56,8 @@ def published_set(
             for i in range(gold)
         ]
     )
+    if not publish:
+        return task_set
     return services.publish_task_set(task_set_id=task_set.pk, actor=requester)
 
 
