@@ -1,24 +1,39 @@
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from marketplace.events import user_group
+from marketplace.selectors import requester_organizations
+
+
+@database_sync_to_async
+def _organization_groups(user) -> list[str]:
+    # Requesters hear their organizations' set progress; membership is read once, at
+    # connect (a removed member's socket stops at its next reconnect).
+    from tasks.events import organization_group
+
+    return [
+        organization_group(pk) for pk in requester_organizations(user).values_list("pk", flat=True)
+    ]
 
 
 class UserEventsConsumer(AsyncJsonWebsocketConsumer):
-    """Pushes a signed-in user's own notifications (vetting decisions and the like)."""
+    """Pushes a signed-in user's own notifications (vetting decisions and the like),
+    and live progress of their organizations' task sets."""
 
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = [user_group(user.pk), *await _organization_groups(user)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # A bad frame gets an error and the socket stays open: the page's script (or a

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 
 from marketplace import services as vetting
 from marketplace.asgi import application
@@ -265,3 +266,45 @@ def test_suspending_a_worker_withdraws_claims_and_closes_the_socket(
     assert messages[1]["code"] == "account_suspended"
     assert closed == {"type": "websocket.close", "code": 4403}
     assert Assignment.objects.get(pk=task["assignment"]).status == "released"
+
+
+def test_the_requesters_set_page_hears_progress_and_outsiders_do_not(
+    client, requester, outsider, vetted_worker, animals
+):
+    from tasks import work
+
+    requester_headers = session_headers(client, requester)
+    outsider_headers = session_headers(Client(), outsider)
+
+    def claim_and_answer():
+        assignment = work.claim_next_task(worker=vetted_worker).assignment
+        work.submit_answer(
+            worker=vetted_worker,
+            assignment_id=assignment.pk,
+            answer="dog",
+            submission_id=uuid.uuid4(),
+            seconds_spent=4,
+        )
+
+    async def scenario():
+        mine = WebsocketCommunicator(application, "/ws/events/", headers=requester_headers)
+        theirs = WebsocketCommunicator(application, "/ws/events/", headers=outsider_headers)
+        assert (await mine.connect())[0] and (await theirs.connect())[0]
+        await database_sync_to_async(claim_and_answer)()
+        progress = await mine.receive_json_from(timeout=5)
+        outsider_heard = not await theirs.receive_nothing(timeout=0.5)
+        await mine.disconnect()
+        await theirs.disconnect()
+        return progress, outsider_heard
+
+    progress, outsider_heard = run(scenario)
+    assert progress == {
+        "type": "progress",
+        "task_set": animals.pk,
+        "status": "published",
+        "submitted": Assignment.objects.filter(is_gold=False, status="submitted").count(),
+        "needed": 4,
+        "tasks_done": progress["submitted"],
+        "tasks_total": 4,
+    }
+    assert outsider_heard is False
