@@ -41,7 +41,7 @@ class DaphneProcess:
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: nobody reads a pipe while the test runs, and a full pipe
         # would block the server.
-        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115 (lives as long as the server)
 
     def start(self) -> "DaphneProcess":
         self.process = subprocess.Popen(

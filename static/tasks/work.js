@@ -186,19 +186,22 @@ function showBanner(text) {
 function connect() {
   clearTimeout(pongTimer);
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.ws;
-  ws = new WebSocket(url);
-  ws.onopen = () => {
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => {
     delay = 1000;
     send({ type: "hello", version: 1, auto_next: true, lang: document.documentElement.lang });
   };
-  ws.onmessage = (e) => {
+  sock.onmessage = (e) => {
     bytes += e.data.length;
     onMessage(JSON.parse(e.data));
   };
-  ws.onclose = (e) => {
+  sock.onclose = (e) => {
+    if (sock !== ws) return; // an old socket, already replaced
     sending = null;
     status(T.offline);
     if (e.code === 4401 || e.code === 4403) return; // signed out or not allowed: stop
+    if (!navigator.onLine) return; // the "online" event reconnects: no wasted retries
     setTimeout(connect, delay + Math.random() * 1000);
     delay = Math.min(delay * 2, 30000);
   };
@@ -210,7 +213,9 @@ setInterval(() => {
   if (send({ type: "ping" })) pongTimer = setTimeout(() => ws && ws.close(), 10000);
 }, 25000);
 addEventListener("online", () => { if (!ws || ws.readyState > 1) { delay = 1000; connect(); } });
-addEventListener("offline", () => status(T.offline));
+// The phone says the network is gone: a socket that looks open is likely dead, and
+// answers must go to the outbox rather than into it.
+addEventListener("offline", () => { if (ws) ws.close(); status(T.offline); });
 addEventListener("keydown", (e) => {
   if (!current || e.target.tagName === "TEXTAREA" && !(e.key === "Enter" && e.ctrlKey)) return;
   const card = root.querySelector(".task");
