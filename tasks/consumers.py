@@ -4,7 +4,7 @@ call tasks.work, send what tasks.protocol builds."""
 import json
 import time
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
@@ -14,6 +14,13 @@ from marketplace.models import User, WorkerProfile
 from tasks import events, protocol, work
 
 
+def database_work(func):
+    """Run in the thread pool, not the one shared thread Django's sync code gets by
+    default: each call is its own transaction on its own thread's connection, so
+    workers' claims and answers proceed in parallel."""
+    return DatabaseSyncToAsync(func, thread_sensitive=False)
+
+
 def _claim(worker: User, task_set_id: int | None) -> dict:
     claim = work.claim_next_task(worker=worker, task_set_id=task_set_id)
     if claim.assignment is None:
@@ -21,17 +28,17 @@ def _claim(worker: User, task_set_id: int | None) -> dict:
     return protocol.task_message(claim.assignment)
 
 
-@database_sync_to_async
+@database_work
 def _welcome(worker: User, profile: WorkerProfile) -> dict:
     return protocol.welcome_message(worker, profile)
 
 
-@database_sync_to_async
+@database_work
 def _claim_message(worker: User, task_set_id: int | None) -> dict:
     return _claim(worker, task_set_id)
 
 
-@database_sync_to_async
+@database_work
 def _submit(worker: User, message: dict, auto_next: bool) -> list[dict]:
     submission = work.submit_answer(
         worker=worker,
@@ -46,7 +53,7 @@ def _submit(worker: User, message: dict, auto_next: bool) -> list[dict]:
     return replies
 
 
-@database_sync_to_async
+@database_work
 def _release(worker: User, message: dict, auto_next: bool) -> list[dict]:
     assignment = work.release_assignment(
         worker=worker,
@@ -59,7 +66,7 @@ def _release(worker: User, message: dict, auto_next: bool) -> list[dict]:
     return replies
 
 
-@database_sync_to_async
+@database_work
 def _worker_profile(worker: User) -> WorkerProfile:
     return work.require_can_work(worker)
 

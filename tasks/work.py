@@ -146,9 +146,8 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
         # at a time, so the held-claims limit cannot be overrun by racing yourself.
         profile = WorkerProfile.objects.select_for_update().filter(user=worker).first()
-        if profile is None:
+        if profile is None or profile.status != WorkerProfile.Status.VETTED or not worker.is_active:
             raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
-        require_can_work(worker)
         now = timezone.now()
         held = held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
@@ -230,36 +229,34 @@ def _live_active_claims(now):
 
 def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Task | None, bool]:
     """The first task (by id) that is open, unseen by this worker and has a free slot,
-    locked; and whether any such task was skipped because another claimer held it.
+    locked; and whether such a task was passed over because another claimer held it.
 
-    An unlocked read finds candidates (walking the partial index task_open_regular, so
-    finished tasks cost nothing); each is then locked with SKIP LOCKED, so claimers
-    spread over tasks instead of queueing on one, and its slots are counted again
-    under the lock, in a new statement that sees every committed claim."""
+    One query walks the partial index task_open_regular (finished tasks cost nothing)
+    and locks the first candidate with SKIP LOCKED, so claimers spread over tasks
+    instead of queueing on one. Its filter on free slots is only a guess from the
+    query's snapshot: the slots are counted again under the lock, in a new statement
+    that sees every committed claim."""
     candidates = (
         Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
         .filter(_not_seen_by(worker))
         .alias(active=_live_active_claims(now))
         .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
         .order_by("pk")
+        .only("pk", "task_set_id", "is_gold", "is_open", "submitted_count")
     )
     after_id = 0
-    skipped = False
     while True:
-        batch = list(candidates.filter(pk__gt=after_id).values_list("pk", flat=True)[:16])
-        if not batch:
-            return None, skipped
-        for task_id in batch:
-            task = Task.objects.select_for_update(skip_locked=True).filter(pk=task_id).first()
-            if task is None:
-                skipped = True
-                continue
-            active = Assignment.objects.filter(
-                task=task, status=Status.ACTIVE, expires_at__gt=now
-            ).count()
-            if task.is_open and task.submitted_count + active < task_set.assignments_per_task:
-                return task, skipped
-        after_id = batch[-1]
+        task = candidates.filter(pk__gt=after_id).select_for_update(skip_locked=True).first()
+        if task is None:
+            # Nothing free and unlocked. Were candidates passed over only because
+            # others held them? Then their claims may leave a slot: worth a retry.
+            return None, candidates.filter(pk__gt=after_id).exists()
+        active = Assignment.objects.filter(
+            task=task, status=Status.ACTIVE, expires_at__gt=now
+        ).count()
+        if task.submitted_count + active < task_set.assignments_per_task:
+            return task, False
+        after_id = task.pk
 
 
 def _unseen_gold_task(*, task_set: TaskSet, worker: User) -> Task | None:
@@ -339,12 +336,8 @@ def submit_answer(
             raise WorkError("already_submitted", _("You already answered this task."))
         if assignment.status == Status.RELEASED:
             raise WorkError("released", _released_message(assignment))
-        if Assignment.objects.filter(submission_id=submission_id).exists():
-            raise WorkError(
-                "duplicate_submission_id",
-                _("This submission_id was already used for another task."),
-            )
-        require_can_work(worker)
+        # No separate vetting check: suspending a worker withdraws their claims in the
+        # same transaction, so a suspended worker's assignment is already released.
         task_set = assignment.task_set
         try:
             stored_answer = clean_answer(task_set, answer)
@@ -416,6 +409,10 @@ def _released_message(assignment: Assignment) -> str:
 
 def complete_if_finished(*, task_set_id: int) -> bool:
     """Mark a published set completed once no regular task wants more answers."""
+    # Look before locking: the set's row lock would queue every claimer (they hold it
+    # shared) behind this check, which is called each time a task closes.
+    if Task.objects.filter(task_set_id=task_set_id, is_open=True, is_gold=False).exists():
+        return False
     with transaction.atomic():
         task_set = TaskSet.objects.select_for_update().get(pk=task_set_id)
         if task_set.status != TaskSet.Status.PUBLISHED:
