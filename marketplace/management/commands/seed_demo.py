@@ -10,6 +10,7 @@ from django.utils import timezone
 from marketplace.models import Membership, Organization, User, WorkerProfile
 from payouts.services import credit_organization
 
+DEMO_SET_TITLE = "Street signs (demo)"
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
 
 WORKERS = [
@@ -99,6 +100,7 @@ class Command(BaseCommand):
                     "applied_at": now,
                 },
             )
+        self._demo_task_set(org, requester)
         self.stdout.write(
             self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
         )
@@ -108,3 +110,50 @@ class Command(BaseCommand):
         self.stdout.write("  coordinator  (Siem Reap Youth Centre: enrol workers by CSV)")
         self.stdout.write("  sokha, dara, sreymom, vibol  (vetted workers)")
         self.stdout.write("  applicant    (a pending worker application)")
+        self.stdout.write("  a published demo set: log in as a worker and open /work/")
+
+    def _demo_task_set(self, org, requester):
+        """A small published set, so that a demo worker has work at once."""
+        from tasks.models import Task, TaskSet
+        from tasks.services import publish_task_set
+
+        if TaskSet.objects.filter(organization=org, title=DEMO_SET_TITLE).exists():
+            return
+        task_set = TaskSet.objects.create(
+            organization=org,
+            created_by=requester,
+            title=DEMO_SET_TITLE,
+            instructions="Read the description and choose the sign it describes.",
+            kind=TaskSet.Kind.LABEL,
+            label_options=["stop", "give way", "speed limit", "other"],
+            reward_minor=4,  # USD cents, for about 15 s of work
+            expected_seconds_per_task=15,
+            assignments_per_task=3,
+            gold_ratio_permille=100,
+        )
+        descriptions = [
+            ("A red octagon with white letters", "stop"),
+            ("A white triangle with a red border, point down", "give way"),
+            ("A white circle with a red ring and the number 40", "speed limit"),
+            ("A blue square with a white letter P", "other"),
+        ]
+        Task.objects.bulk_create(
+            Task(
+                task_set=task_set,
+                external_id=f"sign-{i}",
+                payload_text=f"{descriptions[i % 4][0]} (photo {i + 1})",
+            )
+            for i in range(40)
+        )
+        Task.objects.bulk_create(
+            Task(
+                task_set=task_set,
+                external_id=f"check-{i}",
+                payload_text=f"{text} (photo {100 + i})",
+                is_gold=True,
+                gold_answer=answer,
+                gold_explanation=f"This describes a {answer} sign.",
+            )
+            for i, (text, answer) in enumerate(descriptions + descriptions[:2])
+        )
+        publish_task_set(task_set_id=task_set.pk, actor=requester)
