@@ -180,3 +180,19 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"assignment {self.pk} ({self.status})"
+
+
+class ExampleImage(models.Model):
+    """An image for a set's instructions ("this counts as a stop sign"), served from
+    our own site in the small worker format, to the set's workers and requesters."""
+
+    task_set = models.ForeignKey(TaskSet, on_delete=models.CASCADE, related_name="examples")
+    image = models.FileField(upload_to="examples/", max_length=200)  # WebP, metadata-free
+    name = models.CharField(max_length=200)  # the uploaded file's name, for the requester
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,6 +3,8 @@ same transaction), pause, resume and cancel (returning unspent escrow)."""
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -14,7 +16,8 @@ from payouts.currency import format_amount
 from payouts.models import LedgerAccount
 from payouts.services import InsufficientFunds, get_account, post_entry
 from tasks import events
-from tasks.models import Assignment, TaskSet
+from tasks.images import ImageRejected, process_image
+from tasks.models import Assignment, ExampleImage, TaskSet
 from tasks.pricing import CostPreview, cost_preview, hourly_pay_minor, pay_floor_minor
 from tasks.work import withdraw_claims
 
@@ -310,3 +313,42 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
                 no_overdraft=[escrow],
             )
     return task_set
+
+
+MAX_EXAMPLES_PER_SET = 20
+
+
+def add_example_image(*, task_set_id: int, actor: User, data: bytes, filename: str):
+    """Verify an instructions image like a task image (Pillow, size and bomb guards,
+    EXIF stripped) and keep only the small WebP workers download."""
+    try:
+        processed = process_image(data)
+    except ImageRejected as exc:
+        raise ValidationError(str(exc)) from None
+    stored_name = default_storage.save(
+        f"examples/{processed.derivative_name.removeprefix('tasks/')}",
+        ContentFile(processed.derivative),
+    )
+    try:
+        with transaction.atomic():
+            task_set = _locked(task_set_id)
+            require_member(actor=actor, task_set=task_set)
+            if task_set.status in (Status.COMPLETED, Status.CANCELLED):
+                raise ValidationError(_("A finished set cannot be edited."))
+            if task_set.examples.count() >= MAX_EXAMPLES_PER_SET:
+                raise ValidationError(
+                    _("A set has at most %(n)d example images.") % {"n": MAX_EXAMPLES_PER_SET}
+                )
+            example = ExampleImage.objects.create(
+                task_set=task_set, image=stored_name, name=filename[:200], created_by=actor
+            )
+            record_audit(
+                actor=actor,
+                action="task_set.example_image",
+                target=task_set,
+                data={"name": filename},
+            )
+    except BaseException:
+        default_storage.delete(stored_name)  # nothing refers to it: do not leave it behind
+        raise
+    return example

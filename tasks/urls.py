@@ -9,6 +9,11 @@ urlpatterns = [
     path("<int:task_set_id>/edit/", views.task_set_edit, name="task_set_edit"),
     path("<int:task_set_id>/upload/", views.task_set_upload, name="task_set_upload"),
     path(
+        "<int:task_set_id>/examples/",
+        views.task_set_example_upload,
+        name="task_set_example_upload",
+    ),
+    path(
         "<int:task_set_id>/results.<str:fmt>",
         views.task_set_export,
         name="task_set_export",

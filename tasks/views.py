@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -107,6 +108,9 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             "money": money,
             "progress": progress,
             "tasks": tasks_with_answers(task_set)[:50],
+            "examples": [
+                (example, example_markdown(example)) for example in task_set.examples.all()
+            ],
             "task_count": task_set.tasks.count(),
             "upload_form": TaskFileForm(),
             "upload_errors": upload_errors,
@@ -144,6 +148,37 @@ def task_set_upload(request, task_set_id: int):
         return _render_detail(request, task_set, upload_errors=exc, status=400)
     messages.success(request, _("Added %(n)d tasks.") % {"n": created})
     return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+@require_POST
+@requester_required
+def task_set_example_upload(request, task_set_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    upload = request.FILES.get("image")
+    if upload is None:
+        return _render_detail(
+            request, task_set, action_error=_("Choose an image to upload."), status=400
+        )
+    try:
+        example = services.add_example_image(
+            task_set_id=task_set.pk,
+            actor=request.user,
+            data=upload.read(settings.IMAGE_MAX_BYTES + 1),
+            filename=upload.name,
+        )
+    except ValidationError as exc:
+        return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
+    messages.success(
+        request,
+        _("Image added. Paste this line into the instructions: %(markdown)s")
+        % {"markdown": example_markdown(example)},
+    )
+    return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+def example_markdown(example) -> str:
+    url = reverse("example_image", args=[example.task_set_id, example.pk])
+    return f"![{example.name}]({url})"
 
 
 ACTIONS = {

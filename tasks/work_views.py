@@ -15,7 +15,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from tasks import protocol, work
-from tasks.models import Assignment, TaskSet
+from tasks.models import Assignment, ExampleImage, TaskSet
+from tasks.selectors import visible_task_sets
 
 
 def vetted_worker_required(view):
@@ -165,3 +166,25 @@ def work_instructions(request, task_set_id: int):
     ):
         raise Http404
     return render(request, "tasks/work_instructions.html", {"task_set": task_set})
+
+
+@login_required
+@cache_control(private=True, max_age=86400)
+def example_image(request, task_set_id: int, example_id: int):
+    """An instructions image: for the set's requesters, and for workers the set is
+    open to (or who worked on it)."""
+    example = get_object_or_404(
+        ExampleImage.objects.select_related("task_set"), pk=example_id, task_set_id=task_set_id
+    )
+    task_set = example.task_set
+    if not visible_task_sets(request.user).filter(pk=task_set.pk).exists():
+        try:
+            profile = work.require_can_work(request.user)
+        except work.WorkError:
+            raise Http404 from None
+        if (
+            not work.set_is_open_to(task_set, profile)
+            and not Assignment.objects.filter(task_set=task_set, worker=request.user).exists()
+        ):
+            raise Http404
+    return FileResponse(example.image.open("rb"), content_type="image/webp")
