@@ -133,6 +133,12 @@ def over_assigned(task_set: TaskSet) -> int:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -181,16 +187,14 @@ def explain(tasks: int) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tasks_task; ANALYZE tasks_assignment;")
-    candidates = (
-        Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
-        .filter(work._not_seen_by(worker))
-        .alias(active=work._live_active_claims(timezone.now()))
-        .filter(submitted_count__lt=task_set.assignments_per_task - django.db.models.F("active"))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:16]
-    )
-    print("claim candidate query plan:")
-    print(candidates.explain(analyze=True))
+    from django.db import transaction
+
+    with transaction.atomic():
+        first_free = work.claim_candidates(
+            task_set=task_set, worker=worker, now=timezone.now()
+        ).select_for_update(skip_locked=True)[:1]
+        print("the claim's candidate query (LIMIT 1 FOR UPDATE SKIP LOCKED), its plan:")
+        print(first_free.explain(analyze=True))
     timings = []
     for _ in range(50):
         started = time.perf_counter()
@@ -276,6 +280,7 @@ def main() -> None:
                 until = time.monotonic() + args.duration
                 await asyncio.gather(*(b.work(until=until, stop_on_no_task=False) for b in bots))
 
+            cpu_before = cpu_seconds(daphne.process.pid) if daphne else 0.0
             started = time.perf_counter()
             asyncio.run(load())
             elapsed = time.perf_counter() - started
@@ -289,7 +294,12 @@ def main() -> None:
                 f"{percentile(latencies, 0.99) * 1000:.1f} ms; errors: {len(errors)}"
             )
             if daphne:
-                print(f"Daphne RSS after the run: {rss_mb(daphne.process.pid):.0f} MB")
+                cpu = cpu_seconds(daphne.process.pid) - cpu_before
+                print(
+                    f"Daphne: {cpu / elapsed * 100:.0f}% of one core, "
+                    f"{cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle; "
+                    f"RSS {rss_mb(daphne.process.pid):.0f} MB"
+                )
         bad = over_assigned(task_set)
         duplicates = (
             Assignment.objects.filter(task_set=task_set)

@@ -227,6 +227,19 @@ def _live_active_claims(now):
     )
 
 
+def claim_candidates(*, task_set: TaskSet, worker: User, now) -> QuerySet[Task]:
+    """Open regular tasks of the set, unseen by the worker, that looked free in this
+    statement's snapshot, in id order (bench/claim_load.py prints this query's plan)."""
+    return (
+        Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
+        .filter(_not_seen_by(worker))
+        .alias(active=_live_active_claims(now))
+        .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
+        .order_by("pk")
+        .only("pk", "task_set_id", "is_gold", "is_open", "submitted_count")
+    )
+
+
 def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Task | None, bool]:
     """The first task (by id) that is open, unseen by this worker and has a free slot,
     locked; and whether such a task was passed over because another claimer held it.
@@ -236,14 +249,7 @@ def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Ta
     instead of queueing on one. Its filter on free slots is only a guess from the
     query's snapshot: the slots are counted again under the lock, in a new statement
     that sees every committed claim."""
-    candidates = (
-        Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
-        .filter(_not_seen_by(worker))
-        .alias(active=_live_active_claims(now))
-        .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
-        .order_by("pk")
-        .only("pk", "task_set_id", "is_gold", "is_open", "submitted_count")
-    )
+    candidates = claim_candidates(task_set=task_set, worker=worker, now=now)
     after_id = 0
     while True:
         task = candidates.filter(pk__gt=after_id).select_for_update(skip_locked=True).first()

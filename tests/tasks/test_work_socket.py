@@ -179,6 +179,7 @@ def test_nothing_on_the_wire_tells_gold_from_regular(client, vetted_worker, anim
 
     raw = run(scenario)
     tasks = [json.loads(m) for m in raw if json.loads(m)["type"] == "task"]
+    assert max(len(m.encode()) for m in raw if '"type":"task"' in m) < 2048  # per-task budget
     gold_ids = set(Assignment.objects.filter(is_gold=True).values_list("pk", flat=True))
     assert gold_ids, "the scenario served some gold"
     assert {frozenset(t) for t in tasks} == {frozenset(tasks[0])}  # the same fields, always
