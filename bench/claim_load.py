@@ -229,6 +229,7 @@ def main() -> None:
     print(f"database: {connection.vendor}; channel layer: {layer}")
     if args.explain_tasks:
         explain(args.explain_tasks)
+        TaskSet.objects.filter(status="published").update(status="completed")
         if not args.workers and not args.idle:
             return
 
@@ -314,6 +315,8 @@ def main() -> None:
     finally:
         if daphne:
             daphne.stop()
+        # Take the set out of later runs' way: each run measures its own set alone.
+        TaskSet.objects.filter(pk=task_set.pk).update(status="completed")
 
 
 if __name__ == "__main__":

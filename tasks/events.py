@@ -108,17 +108,17 @@ def progress_on_commit(task_set) -> None:
     def send() -> None:
         if not cache.add(f"progress-sent:{task_set.pk}", 1, PROGRESS_MIN_INTERVAL_SECONDS):
             return
-        from tasks.selectors import set_progress
+        from tasks.selectors import live_progress
 
-        progress = set_progress(task_set)
+        submitted, tasks_done, tasks_total = live_progress(task_set)
         payload: ProgressEvent = {
             "type": "progress",
             "task_set": task_set.pk,
             "status": task_set.status,
-            "submitted": progress.submitted,
-            "needed": progress.needed,
-            "tasks_done": progress.tasks_done,
-            "tasks_total": progress.tasks_total,
+            "submitted": submitted,
+            "needed": tasks_total * task_set.assignments_per_task,
+            "tasks_done": tasks_done,
+            "tasks_total": tasks_total,
         }
         _send(
             organization_group(task_set.organization_id), {"type": "user.event", "payload": payload}

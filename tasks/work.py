@@ -236,7 +236,6 @@ def claim_candidates(*, task_set: TaskSet, worker: User, now) -> QuerySet[Task]:
         .alias(active=_live_active_claims(now))
         .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
         .order_by("pk")
-        .only("pk", "task_set_id", "is_gold", "is_open", "submitted_count")
     )
 
 
@@ -325,6 +324,24 @@ def submit_answer(
 ) -> Submission:
     """Record the answer, committed before this returns. A resend of the same
     submission_id returns the stored result and writes nothing."""
+    try:
+        return _submit_answer(
+            worker=worker,
+            assignment_id=assignment_id,
+            answer=answer,
+            submission_id=submission_id,
+            seconds_spent=seconds_spent,
+        )
+    except IntegrityError:
+        # The unique submission_id, already used for another assignment: the
+        # transaction was rolled back whole.
+        raise WorkError(
+            "duplicate_submission_id",
+            _("This submission_id was already used for another task."),
+        ) from None
+
+
+def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spent) -> Submission:
     with transaction.atomic():
         # Lock the assignment first: a resend racing its original waits here and then
         # sees the first one's result.
@@ -349,18 +366,20 @@ def submit_answer(
             stored_answer = clean_answer(task_set, answer)
         except ValidationError as exc:
             raise WorkError("invalid_answer", " ".join(exc.messages)) from None
+        submitted_count, is_gold = _count_answer(assignment.task_id, task_set)
+        # The clock is read only now, under the task's lock: every claim that could
+        # have counted this assignment as expired was made before, and is visible.
         now = timezone.now()
-        # Lock the task: its counter changes, and a late answer must count the live
-        # claims of others exactly as a claimer would.
-        task = Task.objects.select_for_update().get(pk=assignment.task_id)
-        if assignment.expires_at <= now and not task.is_gold:
+        if assignment.expires_at <= now and not is_gold:
             others_active = (
-                Assignment.objects.filter(task=task, status=Status.ACTIVE, expires_at__gt=now)
+                Assignment.objects.filter(
+                    task_id=assignment.task_id, status=Status.ACTIVE, expires_at__gt=now
+                )
                 .exclude(pk=assignment.pk)
                 .count()
             )
-            if task.submitted_count + others_active >= task_set.assignments_per_task:
-                raise WorkError(
+            if submitted_count - 1 + others_active >= task_set.assignments_per_task:
+                raise WorkError(  # rolls back the count above
                     "slot_retaken",
                     _(
                         "Your time for this task ran out and someone else has taken it, "
@@ -375,33 +394,30 @@ def submit_answer(
         assignment.seconds_spent = (
             None if seconds_spent is None else max(0, min(seconds_spent, limit * 4))
         )
-        try:
-            with transaction.atomic():
-                assignment.save(
-                    update_fields=[
-                        "status",
-                        "answer",
-                        "submission_id",
-                        "submitted_at",
-                        "seconds_spent",
-                    ]
-                )
-        except IntegrityError:
-            # The same submission_id, committed by another assignment meanwhile.
-            raise WorkError(
-                "duplicate_submission_id",
-                _("This submission_id was already used for another task."),
-            ) from None
-        task.submitted_count += 1
-        closes_task = not task.is_gold and task.submitted_count >= task_set.assignments_per_task
-        task.is_open = task.is_gold or not closes_task
-        task.save(update_fields=["submitted_count", "is_open"])
+        assignment.save(
+            update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
+        )
         events.progress_on_commit(task_set)
-        if closes_task:
+        if not is_gold and submitted_count == task_set.assignments_per_task:
             # Completing the set locks its row; doing it after commit keeps the lock
             # order (set before assignments) that pausing uses, so no deadlock.
             transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
     return Submission(assignment, replayed=False)
+
+
+def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool]:
+    """Add one answer to the task's counter and close it when full, in one statement
+    that also takes the task's row lock (claimers count slots under the same lock).
+    Returns the new count and whether the task is gold (gold never closes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tasks_task SET submitted_count = submitted_count + 1, "
+            "is_open = (is_gold OR submitted_count + 1 < %s) "
+            "WHERE id = %s RETURNING submitted_count, is_gold",
+            [task_set.assignments_per_task, task_id],
+        )
+        submitted_count, is_gold = cursor.fetchone()
+    return submitted_count, bool(is_gold)
 
 
 def _released_message(assignment: Assignment) -> str:

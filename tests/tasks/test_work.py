@@ -283,3 +283,18 @@ def test_racing_resends_of_one_answer_write_it_once(animals, vetted_worker):
     assert errors(outcomes) == []
     assert sorted(o.replayed for o in outcomes) == [False] + [True] * 5
     assert Task.objects.get(pk=assignment.task_id).submitted_count == 1
+
+
+def test_one_submission_id_cannot_answer_two_tasks(animals, settings):
+    settings.WORK_MAX_ACTIVE_CLAIMS = 2
+    (worker,) = vetted_workers(1)
+    first = work.claim_next_task(worker=worker).assignment
+    second = work.claim_next_task(worker=worker).assignment
+    submission_id = uuid.uuid4()
+    answer(worker, first, "dog", submission_id)
+    with pytest.raises(work.WorkError) as refusal:
+        answer(worker, second, "cat", submission_id)
+    assert refusal.value.code == "duplicate_submission_id"
+    second.refresh_from_db()
+    assert second.status == "active"
+    assert Task.objects.get(pk=second.task_id).submitted_count == 0  # rolled back whole
