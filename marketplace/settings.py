@@ -225,6 +225,8 @@ WORK_WS_RATE_PER_SECOND = env_int("WORK_WS_RATE_PER_SECOND", 10, minimum=1)
 WORK_WS_BURST = env_int("WORK_WS_BURST", 30, minimum=1)
 TASK_UPLOAD_MAX_ROWS = env_int("TASK_UPLOAD_MAX_ROWS", 200_000, minimum=1)
 TASK_UPLOAD_MAX_BYTES = env_int("TASK_UPLOAD_MAX_BYTES", 50_000_000, minimum=1)
+# Files larger than this are processed by a Celery job instead of inside the request.
+TASK_UPLOAD_BACKGROUND_BYTES = env_int("TASK_UPLOAD_BACKGROUND_BYTES", 5_000_000, minimum=0)
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 10_000_000, minimum=1)  # one image
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)  # width x height
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 2_000_000_000, minimum=1)

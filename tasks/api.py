@@ -3,6 +3,7 @@ caller's organizations (a key: its own organization only)."""
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -15,9 +16,10 @@ from marketplace.models import ApiKey, Organization
 from marketplace.selectors import requester_organizations
 from payouts.currency import CURRENCY_CHOICES
 from tasks import services
-from tasks.models import TaskSet
+from tasks.models import TaskSet, UploadJob
 from tasks.pricing import hourly_pay_minor
 from tasks.results import results_page
+from tasks.upload_jobs import start_upload_job, wants_background
 from tasks.uploads import upload_tasks
 from tasks.views import EXPORT_FORMATS, streaming_export
 
@@ -157,6 +159,37 @@ class UploadResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
 
 
+class UploadJobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UploadJob
+        fields = [
+            "id",
+            "url",
+            "filename",
+            "size_bytes",
+            "status",
+            "created_tasks",
+            "errors",
+            "error_total",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_url(self, job) -> str:
+        return reverse("api_upload_job", args=[job.task_set_id, job.pk])
+
+
+class UploadJobView(APIView):
+    @extend_schema(responses=UploadJobSerializer, summary="A background upload's status and report")
+    def get(self, request, task_set_id: int, job_id: int):
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        job = get_object_or_404(UploadJob, pk=job_id, task_set=task_set)
+        return Response(UploadJobSerializer(job, context={"request": request}).data)
+
+
 class TaskUploadView(APIView):
     parser_classes = [MultiPartParser]
 
@@ -169,15 +202,32 @@ class TaskUploadView(APIView):
         },
         responses={
             201: UploadResultSerializer,
+            202: UploadJobSerializer,
             400: OpenApiResponse(description="Every bad row, by line and field"),
         },
-        summary="Add tasks from a CSV or JSON Lines file (all or nothing)",
+        summary="Add tasks from a CSV, JSON Lines or ZIP file (all or nothing)",
+        description=(
+            "Files larger than TASK_UPLOAD_BACKGROUND_BYTES are processed in the "
+            "background: the answer is 202 with a job to poll at its `url`."
+        ),
     )
     def post(self, request, task_set_id: int):
         task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
         upload = request.FILES.get("file")
         if upload is None:
             raise serializers.ValidationError({"file": ["Attach the task file as 'file'."]})
+        if wants_background(upload.size):
+            job = start_upload_job(
+                task_set=task_set,
+                actor=request.user,
+                data=upload.read(settings.TASK_UPLOAD_MAX_BYTES + 1),
+                filename=upload.name,
+            )
+            job.refresh_from_db()  # an in-process job (no broker) has already run
+            return Response(
+                UploadJobSerializer(job, context={"request": request}).data,
+                status=status.HTTP_202_ACCEPTED,
+            )
         created = upload_tasks(
             task_set=task_set,
             actor=request.user,

@@ -9,6 +9,11 @@ urlpatterns = [
         "task-sets/<int:task_set_id>/tasks/", api.TaskUploadView.as_view(), name="api_task_upload"
     ),
     path(
+        "task-sets/<int:task_set_id>/uploads/<int:job_id>/",
+        api.UploadJobView.as_view(),
+        name="api_upload_job",
+    ),
+    path(
         "task-sets/<int:task_set_id>/publish/", api.TaskSetPublishView.as_view(), name="api_publish"
     ),
     path("task-sets/<int:task_set_id>/pause/", api.TaskSetPauseView.as_view(), name="api_pause"),

@@ -196,3 +196,36 @@ class ExampleImage(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class UploadJob(models.Model):
+    """A large task file processed in the background (Celery), so that a ZIP of
+    thousands of photos never holds a request open. Same validator, same all-or-nothing
+    rule; the report is kept here for the requester to read."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    task_set = models.ForeignKey(TaskSet, on_delete=models.CASCADE, related_name="upload_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    filename = models.CharField(max_length=200)
+    stored_file = models.CharField(max_length=200, blank=True)  # removed once processed
+    size_bytes = models.BigIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    created_tasks = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{line, field, message}], first 100
+    error_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["task_set", "-created_at"], name="uploadjob_set_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"

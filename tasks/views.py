@@ -22,6 +22,7 @@ from tasks.selectors import (
     tasks_with_answers,
     visible_task_sets,
 )
+from tasks.upload_jobs import start_upload_job, wants_background
 from tasks.uploads import upload_tasks
 
 
@@ -91,6 +92,7 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
         "short": balance < preview.total_minor,
     }
     progress = set_progress(task_set)
+    upload_jobs = list(task_set.upload_jobs.order_by("-created_at")[:5])
     money.update(
         spent=format_amount(progress.spent_minor, task_set.currency),
         real_hourly=(
@@ -108,6 +110,9 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             "money": money,
             "progress": progress,
             "tasks": tasks_with_answers(task_set)[:50],
+            "upload_jobs": upload_jobs,
+            # The page reloads itself while a job is under way.
+            "upload_processing": any(job.status in ("queued", "running") for job in upload_jobs),
             "examples": [
                 (example, example_markdown(example)) for example in task_set.examples.all()
             ],
@@ -136,6 +141,21 @@ def task_set_upload(request, task_set_id: int):
             request, task_set, action_error=_("Choose a file to upload."), status=400
         )
     upload = form.cleaned_data["file"]
+    if wants_background(upload.size):
+        try:
+            start_upload_job(
+                task_set=task_set,
+                actor=request.user,
+                data=upload.read(settings.TASK_UPLOAD_MAX_BYTES + 1),
+                filename=upload.name,
+            )
+        except RowErrors as exc:
+            return _render_detail(request, task_set, upload_errors=exc, status=400)
+        messages.info(
+            request,
+            _("The file is being processed in the background. This page shows the result."),
+        )
+        return redirect("task_set_detail", task_set_id=task_set.pk)
     try:
         created = upload_tasks(
             task_set=task_set,
