@@ -221,6 +221,12 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=0, help="also hold M idle workers")
     parser.add_argument("--explain-tasks", type=int, default=0)
     parser.add_argument("--url", help="a running server instead of starting Daphne")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Daphne processes sharing the Redis layer; active bots are spread over them",
+    )
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -236,21 +242,27 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     task_set = make_set(tag, tasks=args.tasks, assignments=args.assignments)
     daphne = None
+    servers: list[DaphneProcess] = []
     if args.url:
         base_url = args.url.rstrip("/")
     else:
         # Every bot logs in from this one address: lift the per-IP login limit.
-        daphne = DaphneProcess(
-            RATE_LIMIT_LOGIN="10000/m/ip",
-            # As in production, not DEBUG (plain http on loopback, though).
-            DEBUG="false",
-            # The sessions made here are signed with this process's key.
-            SECRET_KEY=settings.SECRET_KEY,
-            SECURE_SSL_REDIRECT="false",
-            SESSION_COOKIE_SECURE="false",
-            CSRF_COOKIE_SECURE="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-        ).start()
+        servers = [
+            DaphneProcess(
+                # Every bot logs in from this one address: lift the per-IP login limit.
+                RATE_LIMIT_LOGIN="10000/m/ip",
+                # As in production, not DEBUG (plain http on loopback, though).
+                DEBUG="false",
+                # The sessions made here are signed with this process's key.
+                SECRET_KEY=settings.SECRET_KEY,
+                SECURE_SSL_REDIRECT="false",
+                SESSION_COOKIE_SECURE="false",
+                CSRF_COOKIE_SECURE="false",
+                ALLOWED_HOSTS="127.0.0.1,localhost",
+            ).start()
+            for _ in range(max(1, args.processes))
+        ]
+        daphne = servers[0]
         base_url = daphne.url
     try:
         if args.idle:
@@ -274,14 +286,18 @@ def main() -> None:
             )
         if args.workers:
             users = make_workers(tag, args.workers, with_password=True)
+            urls = [server.url for server in servers] or [base_url]
             cookies = [login_over_http(base_url, u.username, PASSWORD) for u in users]
-            bots = [BotWorker(base_url, c, OPTIONS, keep_raw=False) for c in cookies]
+            bots = [
+                BotWorker(urls[i % len(urls)], c, OPTIONS, keep_raw=False)
+                for i, c in enumerate(cookies)
+            ]
 
             async def load():
                 until = time.monotonic() + args.duration
                 await asyncio.gather(*(b.work(until=until, stop_on_no_task=False) for b in bots))
 
-            cpu_before = cpu_seconds(daphne.process.pid) if daphne else 0.0
+            cpu_before = sum(cpu_seconds(server.process.pid) for server in servers)
             started = time.perf_counter()
             asyncio.run(load())
             elapsed = time.perf_counter() - started
@@ -294,12 +310,12 @@ def main() -> None:
                 f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
                 f"{percentile(latencies, 0.99) * 1000:.1f} ms; errors: {len(errors)}"
             )
-            if daphne:
-                cpu = cpu_seconds(daphne.process.pid) - cpu_before
+            if servers:
+                cpu = sum(cpu_seconds(server.process.pid) for server in servers) - cpu_before
                 print(
-                    f"Daphne: {cpu / elapsed * 100:.0f}% of one core, "
+                    f"Daphne x{len(servers)}: {cpu / elapsed * 100:.0f}% of one core, "
                     f"{cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle; "
-                    f"RSS {rss_mb(daphne.process.pid):.0f} MB"
+                    f"RSS {rss_mb(daphne.process.pid):.0f} MB (first process)"
                 )
         bad = over_assigned(task_set)
         duplicates = (
@@ -313,8 +329,8 @@ def main() -> None:
         if bad or duplicates:
             sys.exit(1)
     finally:
-        if daphne:
-            daphne.stop()
+        for server in servers:
+            server.stop()
         # Take the set out of later runs' way: each run measures its own set alone.
         TaskSet.objects.filter(pk=task_set.pk).update(status="completed")
 
