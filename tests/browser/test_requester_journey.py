@@ -38,14 +38,14 @@ def test_requester_publishes_and_downloads(
     assert "<strong>sign</strong>" in desktop.inner_html("#instructions")
 
     desktop.set_input_files(
-        "input[type=file]", files=[{"name": "t.csv", "mimeType": "text/csv", "buffer": BAD}]
+        "input[name=file]", files=[{"name": "t.csv", "mimeType": "text/csv", "buffer": BAD}]
     )
     desktop.click("button:has-text('Upload')")
     first_error = desktop.locator("#upload-errors tbody tr").first.inner_text()
     assert "24" in first_error and "gold_answer" in first_error and "halt" in first_error
 
     desktop.set_input_files(
-        "input[type=file]", files=[{"name": "t.csv", "mimeType": "text/csv", "buffer": GOOD}]
+        "input[name=file]", files=[{"name": "t.csv", "mimeType": "text/csv", "buffer": GOOD}]
     )
     desktop.click("button:has-text('Upload')")
     assert "6.00 USD" in desktop.inner_text("#hourly")
