@@ -81,6 +81,11 @@ def _optional_int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Messages up to this many times the limit are still parsed, to name them in the
+# refusal; beyond it they are refused unread.
+PARSE_LIMIT_FACTOR = 4
+
+
 class WorkConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -128,11 +133,9 @@ class WorkConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self.error("bad_message", _("Send JSON text, not binary."))
             return
-        if len(text_data.encode()) > settings.WORK_WS_MAX_MESSAGE_BYTES:
+        size = len(text_data.encode())
+        if size > PARSE_LIMIT_FACTOR * settings.WORK_WS_MAX_MESSAGE_BYTES:
             await self.error("too_large", _("That message is too large."))
-            return
-        if not self._take_token():
-            await self.error("rate_limited", _("Too many messages: slow down."))
             return
         try:
             message = json.loads(text_data)
@@ -142,21 +145,29 @@ class WorkConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             await self.error("bad_message", _("A message is a JSON object with a type."))
             return
-        handler = self.HANDLERS.get(message.get("type"))
+        # Every refusal names the message it refuses, so a client can settle the
+        # right outbox entry (resend later, or drop it).
+        refs = {
+            key: message[key]
+            for key in ("assignment", "submission_id")
+            if isinstance(message.get(key), int | str) and not isinstance(message.get(key), bool)
+        }
+        if size > settings.WORK_WS_MAX_MESSAGE_BYTES:
+            await self.error("too_large", _("That message is too large."), **refs)
+            return
+        if not self._take_token():
+            await self.error("rate_limited", _("Too many messages: slow down."), **refs)
+            return
+        kind = message.get("type")
+        handler = self.HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            await self.error("unknown_type", _("Unknown message type."))
+            await self.error("unknown_type", _("Unknown message type."), **refs)
             return
         try:
             # Django's active language follows into the database threads.
             with translation.override(self.language):
                 await handler(self, message)
         except work.WorkError as exc:
-            # Say which message failed, so that a client can drop it from its outbox.
-            refs = {
-                key: message[key]
-                for key in ("assignment", "submission_id")
-                if isinstance(message.get(key), int | str)
-            }
             await self.error(exc.code, exc.message, **refs)
 
     async def on_hello(self, message: dict) -> None:
@@ -169,7 +180,7 @@ class WorkConsumer(AsyncWebsocketConsumer):
             )
             return
         self.auto_next = bool(message.get("auto_next", False))
-        if message.get("lang") in dict(settings.LANGUAGES):
+        if isinstance(message.get("lang"), str) and message["lang"] in dict(settings.LANGUAGES):
             self.language = message["lang"]
             translation.activate(self.language)
         await self.send_json(await _welcome(self.worker, self.profile))

@@ -102,11 +102,16 @@ def close_work_sockets_on_commit(*, worker_id: int, reason: str) -> None:
     _on_commit(work_group(worker_id), {"type": "work.close", "reason": reason})
 
 
-def progress_on_commit(task_set) -> None:
-    """Live progress for the requester's set page, at most once a second per set."""
+def progress_on_commit(task_set, *, milestone: bool = False) -> None:
+    """Live progress for the requester's set page, at most once a second per set,
+    except at milestones (a task finished), which are always sent: the last answers
+    of a burst must not be the ones the page never hears of."""
 
     def send() -> None:
-        if not cache.add(f"progress-sent:{task_set.pk}", 1, PROGRESS_MIN_INTERVAL_SECONDS):
+        first_this_second = cache.add(
+            f"progress-sent:{task_set.pk}", 1, PROGRESS_MIN_INTERVAL_SECONDS
+        )
+        if not (first_this_second or milestone):
             return
         from tasks.selectors import live_progress
 

@@ -19,7 +19,7 @@ from tasks import events
 from tasks.images import ImageRejected, process_image
 from tasks.models import Assignment, ExampleImage, TaskSet
 from tasks.pricing import CostPreview, cost_preview, hourly_pay_minor, pay_floor_minor
-from tasks.work import withdraw_claims
+from tasks.work import complete_if_finished, withdraw_claims
 
 Status = TaskSet.Status
 
@@ -176,6 +176,10 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         require_member(actor=actor, task_set=task_set)
         if task_set.status != Status.DRAFT:
             raise ValidationError(_("Only a draft can be published."))
+        if task_set.upload_jobs.filter(status__in=["queued", "running"]).exists():
+            raise ValidationError(
+                _("A file is still being processed for this set. Publish when it is done.")
+            )
         gold_count = task_set.tasks.filter(is_gold=True).count()
         if gold_count < settings.MIN_GOLD_TASKS_TO_PUBLISH:
             raise ValidationError(
@@ -271,6 +275,8 @@ def pause_task_set(*, task_set_id: int, actor: User) -> TaskSet:
 
 
 def resume_task_set(*, task_set_id: int, actor: User) -> TaskSet:
+    # Its last task may have closed while it was paused: completion is checked again.
+    transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set_id), robust=True)
     return _transition(
         task_set_id=task_set_id,
         actor=actor,

@@ -5,11 +5,13 @@ default), Celery runs the job in-process right after the request's commit."""
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,6 +22,7 @@ from tasks.services import require_member
 from tasks.uploads import upload_tasks
 
 logger = logging.getLogger(__name__)
+STALE_AFTER = timedelta(hours=1)  # far beyond the longest file a job can be given
 
 
 def wants_background(size_bytes: int) -> bool:
@@ -63,8 +66,14 @@ def start_upload_job(*, task_set: TaskSet, actor: User, data: bytes, filename: s
 
 def run_upload_job(job_id: int) -> UploadJob:
     """Run a queued job once: a redelivered message finds it no longer queued."""
-    claimed = UploadJob.objects.filter(pk=job_id, status=UploadJob.Status.QUEUED).update(
-        status=UploadJob.Status.RUNNING, started_at=timezone.now()
+    # Queued, or running for so long that its worker must have died (Celery
+    # redelivers the message of a task that was not acknowledged).
+    now = timezone.now()
+    runnable = Q(status=UploadJob.Status.QUEUED) | Q(
+        status=UploadJob.Status.RUNNING, started_at__lt=now - STALE_AFTER
+    )
+    claimed = UploadJob.objects.filter(runnable, pk=job_id).update(
+        status=UploadJob.Status.RUNNING, started_at=now
     )
     job = UploadJob.objects.select_related("task_set", "created_by").get(pk=job_id)
     if not claimed:

@@ -357,6 +357,13 @@ def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) 
     try:
         rows = parse_task_file(task_set, data, filename=filename, keep_image=keep_image)
         with transaction.atomic():
+            # Parsing (images above all) takes time: the set may have been published
+            # meanwhile, with escrow for the tasks it had then. Lock it and look again.
+            current = TaskSet.objects.select_for_update().get(pk=task_set.pk)
+            if current.status != TaskSet.Status.DRAFT:
+                raise RowErrors(
+                    [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
+                )
             Task.objects.bulk_create(
                 (
                     Task(

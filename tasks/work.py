@@ -145,8 +145,19 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
     with transaction.atomic():
         # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
         # at a time, so the held-claims limit cannot be overrun by racing yourself.
-        profile = WorkerProfile.objects.select_for_update().filter(user=worker).first()
-        if profile is None or profile.status != WorkerProfile.Status.VETTED or not worker.is_active:
+        # is_active from the database, not from the socket's copy of the user: an
+        # account deactivated while connected stops here.
+        profile = (
+            WorkerProfile.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(user=worker)
+            .first()
+        )
+        if (
+            profile is None
+            or profile.status != WorkerProfile.Status.VETTED
+            or not profile.user.is_active
+        ):
             raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
         now = timezone.now()
         held = held_claims(worker, now)
@@ -302,6 +313,10 @@ def clean_answer(task_set: TaskSet, answer) -> str | list[str]:
         raise ValidationError(_("At most %(n)d characters.") % {"n": MAX_TRANSCRIPTION_CHARS})
     if "\x00" in text:
         raise ValidationError(_("The text contains a NUL character."))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON "\ud800" escape
+        raise ValidationError(_("The text contains a character that is not valid.")) from None
     return text
 
 
@@ -397,8 +412,9 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
         assignment.save(
             update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
         )
-        events.progress_on_commit(task_set)
-        if not is_gold and submitted_count == task_set.assignments_per_task:
+        closes_task = not is_gold and submitted_count == task_set.assignments_per_task
+        events.progress_on_commit(task_set, milestone=closes_task)
+        if closes_task:
             # Completing the set locks its row; doing it after commit keeps the lock
             # order (set before assignments) that pausing uses, so no deadlock.
             transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
@@ -482,7 +498,11 @@ def withdraw_claims(*, assignments: QuerySet[Assignment], reason: str) -> int:
     """Release active claims that the worker did not give back (set paused, worker
     suspended) and tell each worker. Call inside the transaction that made the change."""
     withdrawn = list(
-        assignments.select_for_update().filter(status=Status.ACTIVE).values_list("pk", "worker")
+        # By id: pausing a set and suspending a worker may lock the same rows.
+        assignments.select_for_update()
+        .filter(status=Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", "worker")
     )
     if withdrawn:
         Assignment.objects.filter(pk__in=[pk for pk, _worker in withdrawn]).update(

@@ -57,6 +57,7 @@ def work_page_strings() -> dict[str, str]:
         "setsOpen": _("New work is available."),
         "image": _("The image to answer about"),
         "keys": _("Keys: 1-9 choose, Enter submits, S skips."),
+        "tooLong": _("That answer is too long."),
     }
 
 
@@ -84,7 +85,7 @@ def work_claim(request):
     try:
         claim = work.claim_next_task(
             worker=request.user,
-            task_set_id=int(task_set_id) if task_set_id and task_set_id.isdigit() else None,
+            task_set_id=int(task_set_id) if _is_number(task_set_id) else None,
         )
     except work.WorkError as exc:
         messages.error(request, exc.message)
@@ -109,7 +110,7 @@ def work_submit(request):
             assignment_id=assignment.pk,
             answer=answer,
             submission_id=work.parse_submission_id(request.POST.get("submission_id")),
-            seconds_spent=int(seconds) if seconds.isdigit() else None,
+            seconds_spent=int(seconds) if _is_number(seconds) else None,
         )
     except work.WorkError as exc:
         messages.error(request, exc.message)
@@ -135,9 +136,14 @@ def work_release(request):
     return redirect("work_page")
 
 
+def _is_number(value: str | None) -> bool:
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+    return bool(value) and value.isascii() and value.isdecimal() and len(value) < 19
+
+
 def _own_assignment(request) -> Assignment:
     assignment_id = request.POST.get("assignment", "")
-    if not assignment_id.isdigit():
+    if not _is_number(assignment_id):
         raise Http404
     return get_object_or_404(
         Assignment.objects.select_related("task_set"), pk=assignment_id, worker=request.user

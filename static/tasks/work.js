@@ -4,11 +4,15 @@
 // nothing, and the submission_id makes a resend harmless.
 const root = document.getElementById("work");
 const T = JSON.parse(document.getElementById("work-strings").textContent);
-const OUTBOX = "work-outbox";
+// One outbox per worker: phones are shared at centres, and one worker's answers must
+// never be sent (and refused) under another's session.
+const OUTBOX = "work-outbox-" + root.dataset.user;
+const MAX_MESSAGE_BYTES = 16000;
 const RETRYABLE = new Set(["rate_limited"]);
 let ws = null;
 let delay = 1000;
 let current = null; // the task message on screen
+const answered = new Map(); // assignment -> its task, until the answer is settled
 let shownAt = 0;
 let bytes = 0;
 let sending = null; // the outbox entry awaiting its ack
@@ -83,7 +87,7 @@ function showTask(task) {
   let answerArea;
   let submitButton = null;
   if (task.kind === "transcription") {
-    const text = el("textarea", { id: "answer", rows: 3, "aria-label": T.typeText });
+    const text = el("textarea", { id: "answer", rows: 3, maxlength: 5000, "aria-label": T.typeText });
     answerArea = el("div", {}, el("label", { for: "answer" }, T.typeText), text);
     submitButton = el("button", { onclick: () => text.value.trim() && submit(text.value) }, T.submit);
   } else {
@@ -121,7 +125,9 @@ function submit(answer) {
     type: "submit", assignment: current.assignment, answer, submission_id: uuid(),
     seconds: Math.round((Date.now() - shownAt) / 1000),
   };
+  if (new Blob([JSON.stringify(entry)]).size > MAX_MESSAGE_BYTES) return showBanner(T.tooLong);
   saveOutbox([...outbox(), entry]); // kept before anything is sent
+  answered.set(current.assignment, current);
   current = null;
   root.replaceChildren(el("p", { class: "card" }, T.saved));
   flush(true);
@@ -138,7 +144,10 @@ function flush(wantNext) {
 }
 
 function settle(submissionId) {
-  saveOutbox(outbox().filter((e) => e.submission_id !== submissionId));
+  const items = outbox();
+  const done = items.find((e) => e.submission_id === submissionId);
+  if (done) answered.delete(done.assignment);
+  saveOutbox(items.filter((e) => e.submission_id !== submissionId));
   sending = null;
 }
 
@@ -166,13 +175,25 @@ function onMessage(msg) {
     case "sets":
       if (!current && msg.sets.some((s) => s.available)) showMessage(T.setsOpen);
       break;
-    case "error":
-      if (msg.submission_id && sending && sending.submission_id === msg.submission_id) {
-        if (RETRYABLE.has(msg.code)) { sending = null; setTimeout(() => flush(false), 2000); }
-        else { settle(msg.submission_id); flush(false); }
+    case "error": {
+      // Refusals name their message; an unnamed one while an answer is in flight is
+      // that answer's (refused before it could be read).
+      const mine = sending && (msg.submission_id ? msg.submission_id === sending.submission_id : !msg.assignment);
+      if (mine && RETRYABLE.has(msg.code)) {
+        sending = null;
+        setTimeout(() => flush(false), 2000);
+      } else if (mine) {
+        const task = answered.get(sending.assignment);
+        settle(sending.submission_id);
+        // A wrong answer leaves the task yours: show it again. Otherwise move on.
+        if (msg.code === "invalid_answer" && task && !current) showTask(task);
+        flush(!current);
+      } else if (RETRYABLE.has(msg.code) && !current) {
+        setTimeout(claim, 2000);
       }
       showBanner(msg.message);
       break;
+    }
     case "pong": clearTimeout(pongTimer); break;
   }
 }
@@ -210,7 +231,10 @@ function connect() {
 // A dead connection on a flaky network can look open for minutes: ping, and reconnect
 // if nothing comes back.
 setInterval(() => {
-  if (send({ type: "ping" })) pongTimer = setTimeout(() => ws && ws.close(), 10000);
+  // A silent connection: replace it at once (closing a dead one can take a minute).
+  if (send({ type: "ping" })) {
+    pongTimer = setTimeout(() => { const old = ws; sending = null; connect(); old.close(); }, 10000);
+  }
 }, 25000);
 addEventListener("online", () => { if (!ws || ws.readyState > 1) { delay = 1000; connect(); } });
 // The phone says the network is gone: a socket that looks open is likely dead, and

@@ -73,7 +73,8 @@ def test_a_worker_answers_through_a_network_drop_and_nothing_is_lost_or_doubled(
             context.set_offline(True)
             page.wait_for_function("!navigator.onLine")
             page.get_by_role("button", name="3. bird").click()
-            waiting = page.evaluate("JSON.parse(localStorage.getItem('work-outbox')).length")
+            outbox_key = f"work-outbox-{vetted_worker.pk}"
+            waiting = page.evaluate(f"JSON.parse(localStorage.getItem('{outbox_key}')).length")
             assert waiting == 1
             assert "Answers waiting to send: 1" in page.inner_text("#net")
             answered.append(offline_task)
@@ -81,7 +82,7 @@ def test_a_worker_answers_through_a_network_drop_and_nothing_is_lost_or_doubled(
             # Back online: the outbox is sent, acknowledged, and work goes on.
             context.set_offline(False)
             page.wait_for_function(
-                "JSON.parse(localStorage.getItem('work-outbox') || '[]').length === 0",
+                f"JSON.parse(localStorage.getItem('{outbox_key}') || '[]').length === 0",
                 timeout=20000,
             )
             answered.append(answer_and_wait_for_next(page, "2. dog"))

@@ -2,6 +2,7 @@
 the report kept for the requester (page and API)."""
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -12,9 +13,7 @@ from tests.tasks.test_api import api, secret  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-GOOD = "external_id,text,gold,gold_answer\n" + "".join(
-    f"t{i},Sentence {i},,\n" for i in range(30)
-)
+GOOD = "external_id,text,gold,gold_answer\n" + "".join(f"t{i},Sentence {i},,\n" for i in range(30))
 BAD = GOOD + "t3,Duplicate,,\nt99,,,\n"
 
 
@@ -44,9 +43,7 @@ def upload_page(client, task_set, text: str):
     )
 
 
-def test_a_large_file_is_processed_in_the_background_and_the_page_says_so(
-    client, requester, draft
-):
+def test_a_large_file_is_processed_in_the_background_and_the_page_says_so(client, requester, draft):
     client.force_login(requester)
     page = upload_page(client, draft, GOOD).content.decode()
     assert "processed in the background" in page
@@ -97,3 +94,44 @@ def test_a_published_set_refuses_a_background_upload_at_once(client, requester, 
     response = upload_page(client, draft, GOOD)
     assert response.status_code == 400
     assert not UploadJob.objects.exists()
+
+
+def test_a_set_published_while_its_file_was_processed_gets_no_tasks(requester, draft):
+    job = UploadJob.objects.create(
+        task_set=draft, created_by=requester, filename="big.csv", size_bytes=1
+    )
+    job.stored_file = default_storage.save("uploads/x.csv", ContentFile(GOOD.encode()))
+    job.save()
+    # Published after the job was queued, before it ran (escrow covers no new task).
+    TaskSet.objects.filter(pk=draft.pk).update(status="published")
+    done = run_upload_job(job.pk)
+    assert done.status == "failed" and "draft" in done.errors[0]["message"]
+    assert not Task.objects.filter(task_set=draft).exists()
+
+
+def test_publishing_waits_for_a_file_still_being_processed(requester, draft):
+    from django.core.exceptions import ValidationError
+
+    from tasks import services
+
+    UploadJob.objects.create(task_set=draft, created_by=requester, filename="a.zip", size_bytes=1)
+    with pytest.raises(ValidationError, match="still being processed"):
+        services.publish_task_set(task_set_id=draft.pk, actor=requester)
+
+
+def test_a_job_whose_worker_died_is_taken_over_when_redelivered(requester, draft):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = UploadJob.objects.create(
+        task_set=draft,
+        created_by=requester,
+        filename="big.csv",
+        size_bytes=1,
+        status="running",
+        started_at=timezone.now() - timedelta(hours=2),
+        stored_file=default_storage.save("uploads/y.csv", ContentFile(GOOD.encode())),
+    )
+    assert run_upload_job(job.pk).status == "succeeded"
+    assert Task.objects.filter(task_set=draft).count() == 30

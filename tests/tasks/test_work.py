@@ -298,3 +298,40 @@ def test_one_submission_id_cannot_answer_two_tasks(animals, settings):
     second.refresh_from_db()
     assert second.status == "active"
     assert Task.objects.get(pk=second.task_id).submitted_count == 0  # rolled back whole
+
+
+def test_a_set_whose_last_task_closed_while_paused_completes_on_resume(
+    animals, requester, django_capture_on_commit_callbacks
+):
+    # The last answer committed, then a pause won the race against the completion
+    # check that runs after that commit: every task is done, the set is paused.
+    services.pause_task_set(task_set_id=animals.pk, actor=requester)
+    Task.objects.filter(task_set=animals, is_gold=False).update(is_open=False, submitted_count=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resume_task_set(task_set_id=animals.pk, actor=requester)
+    animals.refresh_from_db()
+    assert animals.status == "completed"
+
+
+def test_a_deactivated_account_cannot_claim(animals, vetted_worker):
+    type(vetted_worker).objects.filter(pk=vetted_worker.pk).update(is_active=False)
+    with pytest.raises(work.WorkError):
+        work.claim_next_task(worker=vetted_worker)  # the caller's copy still says active
+
+
+def test_an_unencodable_transcription_is_refused_as_an_answer(
+    requester_org, requester, admin_user, vetted_worker
+):
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        kind="transcription",
+        options=("x",),
+        regular=1,
+    )
+    TaskSet.objects.update(label_options=[])
+    assignment = work.claim_next_task(worker=vetted_worker).assignment
+    with pytest.raises(work.WorkError) as refusal:
+        answer(vetted_worker, assignment, "abc\ud800")
+    assert refusal.value.code == "invalid_answer"

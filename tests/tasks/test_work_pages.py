@@ -157,3 +157,23 @@ def test_the_work_page_speaks_khmer(client, vetted_worker, animals):
     client.post(reverse("set_language"), {"language": "km", "next": "/work/"})
     html = client.get(reverse("work_page")).content.decode()
     assert 'lang="km"' in html and "Get a task" not in html
+
+
+def test_non_ascii_digits_are_refused_not_a_server_error(client, vetted_worker, animals):
+    client.force_login(vetted_worker)
+    assert client.post(reverse("work_claim"), {"set": "²"}).status_code == 302
+    assert client.post(reverse("work_release"), {"assignment": "²"}).status_code == 404
+    client.post(reverse("work_claim"))
+    assignment = held(vetted_worker)
+    response = client.post(
+        reverse("work_submit"),
+        {
+            "assignment": assignment.pk,
+            "answer": "cat",
+            "submission_id": str(uuid.uuid4()),
+            "seconds": "²",
+        },
+    )
+    assert response.status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.status == "submitted" and assignment.seconds_spent is None

@@ -72,7 +72,7 @@ def test_bad_messages_get_an_error_and_the_connection_stays_open(client, vetted_
         ws, connected, _ = await connect(headers)
         assert connected
         replies = []
-        for raw in ["{not json", "[1, 2]", json.dumps({"type": "fly"}), "x" * 5000]:
+        for raw in ["{not json", "[1, 2]", json.dumps({"type": "fly"}), "x" * 9000]:
             await ws.send_to(text_data=raw)
             replies.append(await ws.receive_json_from(timeout=5))
         await ws.send_to(bytes_data=b"\x00\x01")
@@ -309,3 +309,39 @@ def test_the_requesters_set_page_hears_progress_and_outsiders_do_not(
         "tasks_total": 4,
     }
     assert outsider_heard is False
+
+
+def test_wrong_types_get_errors_and_refusals_name_the_message(client, vetted_worker, settings):
+    settings.WORK_WS_MAX_MESSAGE_BYTES = 1024
+    headers = session_headers(client, vetted_worker)
+    submission_id = str(uuid.uuid4())
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        replies = []
+        for message in (
+            {"type": ["claim"]},
+            {"type": "hello", "lang": ["km"]},
+            {
+                "type": "submit",
+                "assignment": 1,
+                "submission_id": submission_id,
+                "answer": "x" * 2000,
+            },
+        ):
+            await ws.send_json_to(message)
+            replies.append(await ws.receive_json_from(timeout=5))
+        await ws.send_json_to({"type": "ping"})
+        replies.append(await ws.receive_json_from(timeout=5))
+        await ws.disconnect()
+        return replies
+
+    unknown, welcome, too_large, pong = run(scenario)
+    assert unknown["code"] == "unknown_type"
+    assert welcome["type"] == "welcome"  # an unusable lang is ignored
+    assert (too_large["code"], too_large["submission_id"], too_large["assignment"]) == (
+        "too_large",
+        submission_id,
+        1,
+    )
+    assert pong == {"type": "pong"}
