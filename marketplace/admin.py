@@ -34,6 +34,11 @@ class WorkerProfileAdmin(admin.ModelAdmin):
 
     list_display = ("display_name", "user", "status", "country", "centre", "applied_at")
     list_filter = ("status", "country", "centre")
+    fields = (
+        "user", "display_name", "country", "languages", "centre", "enrolled_by", "skills",
+        "eligibility", "terms_version", "consented_at", "status", "status_reason",
+        "status_changed_at", "applied_at",
+    )  # fmt: skip
     search_fields = ("display_name", "user__username")
     readonly_fields = ("status", "status_reason", "status_changed_at", "applied_at", "consented_at")
     raw_id_fields = ("user", "enrolled_by")

@@ -111,6 +111,9 @@ class WorkerProfile(models.Model):
         verbose_name=_("partner centre"),
     )
     eligibility = models.JSONField(_("eligibility"), default=list, blank=True)
+    # Skills the worker was trained in (slugs such as "khmer-handwriting"), set by
+    # admins or their centre; task sets may require one.
+    skills = models.JSONField(_("skills"), default=list, blank=True)
     terms_version = models.CharField(max_length=20, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(

@@ -57,7 +57,8 @@ class TaskSetSerializer(serializers.ModelSerializer):
         fields = [
             "id", "organization", "title", "instructions", "kind", "label_options",
             "reward_minor", "currency", "assignments_per_task", "gold_ratio_permille",
-            "time_limit_seconds", "expected_seconds_per_task", "priority", "status",
+            "time_limit_seconds", "expected_seconds_per_task", "priority", "language",
+            "required_skill", "min_reputation_permille", "status",
             "created_at", "published_at", "paused_at", "cancelled_at",
             "task_count", "gold_count", "hourly_pay_minor", "cost",
         ]  # fmt: skip
@@ -93,6 +94,13 @@ class TaskSetCreateSerializer(serializers.Serializer):
     time_limit_seconds = serializers.IntegerField(min_value=60, max_value=14_400, default=600)
     expected_seconds_per_task = serializers.IntegerField(min_value=1, max_value=3600, default=30)
     priority = serializers.IntegerField(min_value=-100, max_value=100, default=0)
+    language = serializers.CharField(
+        max_length=8, required=False, allow_blank=True, default="", help_text="ISO 639-1, e.g. km"
+    )
+    required_skill = serializers.SlugField(
+        max_length=50, required=False, allow_blank=True, default=""
+    )
+    min_reputation_permille = serializers.IntegerField(min_value=0, max_value=1000, default=0)
 
 
 class TaskSetListView(APIView):

@@ -27,6 +27,7 @@ class SetSummary(TypedDict):
     reward_minor: int
     currency: str
     language: str
+    required_skill: str
     centre_id: int | None
     min_reputation_permille: int
     priority: int
@@ -70,6 +71,7 @@ def set_summary(task_set) -> SetSummary:
         "reward_minor": task_set.reward_minor,
         "currency": task_set.currency,
         "language": task_set.language,
+        "required_skill": task_set.required_skill,
         "centre_id": task_set.centre_id,
         "min_reputation_permille": task_set.min_reputation_permille,
         "priority": task_set.priority,

@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from marketplace.models import Organization
 from payouts.currency import CURRENCY_CHOICES, parse_amount, plain_amount
 from tasks.models import TaskSet
 from tasks.services import clean_label_options
@@ -38,6 +39,31 @@ class TaskSetForm(forms.Form):
         label=_("Time limit per assignment (minutes)"), min_value=1, max_value=240, initial=10
     )
     priority = forms.IntegerField(label=_("Priority"), min_value=-100, max_value=100, initial=0)
+    language = forms.CharField(
+        label=_("Workers must read this language (ISO code, e.g. km; optional)"),
+        max_length=8,
+        required=False,
+    )
+    centre = forms.ModelChoiceField(
+        label=_("Only this partner centre's enrolled workers (optional)"),
+        queryset=Organization.objects.filter(kind=Organization.Kind.CENTRE),
+        required=False,
+    )
+    required_skill = forms.SlugField(
+        label=_("Required skill (optional, e.g. khmer-handwriting)"),
+        max_length=50,
+        required=False,
+    )
+    min_reputation_percent = forms.IntegerField(
+        label=_("Minimum reputation (%)"),
+        min_value=0,
+        max_value=100,
+        initial=0,
+        required=False,
+        help_text=_(
+            "Every worker counts as 50 (of 100) until gold results give them a score of their own."
+        ),
+    )
 
     def __init__(self, *args, organizations=None, editing: TaskSet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,6 +92,10 @@ class TaskSetForm(forms.Form):
             "expected_seconds_per_task": task_set.expected_seconds_per_task,
             "time_limit_minutes": task_set.time_limit_seconds // 60,
             "priority": task_set.priority,
+            "language": task_set.language,
+            "centre": task_set.centre,
+            "required_skill": task_set.required_skill,
+            "min_reputation_percent": task_set.min_reputation_permille // 10,
         }
 
     def task_set_fields(self) -> dict:
@@ -83,6 +113,10 @@ class TaskSetForm(forms.Form):
             "expected_seconds_per_task": data["expected_seconds_per_task"],
             "time_limit_seconds": data["time_limit_minutes"] * 60,
             "priority": data["priority"],
+            "language": data["language"].strip().lower(),
+            "centre": data["centre"],
+            "required_skill": data["required_skill"],
+            "min_reputation_permille": (data["min_reputation_percent"] or 0) * 10,
         }
 
     def clean(self):

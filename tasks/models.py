@@ -42,7 +42,10 @@ class TaskSet(models.Model):
     time_limit_seconds = models.PositiveIntegerField(default=600)
     expected_seconds_per_task = models.PositiveIntegerField(default=30)
     min_reputation_permille = models.PositiveSmallIntegerField(default=0)
+    # Who may work on the set (all optional): a language the worker reads, a centre's
+    # own enrolled cohort, a skill the worker was trained in, a minimum reputation.
     language = models.CharField(max_length=8, blank=True)
+    required_skill = models.SlugField(max_length=50, blank=True)
     centre = models.ForeignKey(
         "marketplace.Organization",
         on_delete=models.PROTECT,

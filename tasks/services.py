@@ -72,6 +72,11 @@ EDITABLE_FIELDS = SAFE_FIELDS_AFTER_PUBLISH | {
     "gold_ratio_permille",
     "time_limit_seconds",
     "expected_seconds_per_task",
+    # Who may work on it: changing that under running work would strand claims.
+    "language",
+    "centre",
+    "required_skill",
+    "min_reputation_permille",
 }
 
 

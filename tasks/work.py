@@ -79,6 +79,7 @@ def eligible_sets(profile: WorkerProfile) -> QuerySet[TaskSet]:
     """Published sets this worker qualifies for, highest priority first."""
     sets = TaskSet.objects.filter(status=TaskSet.Status.PUBLISHED)
     sets = sets.filter(Q(language="") | Q(language__in=profile.languages or ["-"]))
+    sets = sets.filter(Q(required_skill="") | Q(required_skill__in=profile.skills or ["-"]))
     # Only the centre's own enrolments: anyone can *name* a centre when applying.
     if profile.centre_id and profile.enrolled_by_id:
         sets = sets.filter(Q(centre__isnull=True) | Q(centre_id=profile.centre_id))
@@ -93,6 +94,8 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile) -> bool:
     if get("status") != TaskSet.Status.PUBLISHED:
         return False
     if get("language") and get("language") not in (profile.languages or []):
+        return False
+    if get("required_skill") and get("required_skill") not in (profile.skills or []):
         return False
     if get("centre_id") and not (profile.enrolled_by_id and profile.centre_id == get("centre_id")):
         return False

@@ -102,3 +102,41 @@ def test_patch_by_api(requester, requester_org, draft):
     assert (
         ok.status_code == 200 and ok.json()["title"] == "Renamed" and ok.json()["reward_minor"] == 7
     )
+
+
+def test_who_may_work_is_set_on_the_page_and_fixed_once_published(
+    client, requester, requester_org, centre
+):
+    client.force_login(requester)
+    response = client.post(
+        reverse("task_set_create"),
+        {
+            "organization": requester_org.pk,
+            "title": "Handwritten forms",
+            "kind": "transcription",
+            "currency": "USD",
+            "reward": "0.10",
+            "assignments_per_task": 2,
+            "gold_ratio_percent": 10,
+            "expected_seconds_per_task": 60,
+            "time_limit_minutes": 10,
+            "priority": 0,
+            "language": "KM",
+            "centre": centre.pk,
+            "required_skill": "khmer-handwriting",
+            "min_reputation_percent": 40,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    task_set = TaskSet.objects.get(title="Handwritten forms")
+    assert (
+        task_set.language,
+        task_set.centre,
+        task_set.required_skill,
+        task_set.min_reputation_permille,
+    ) == ("km", centre, "khmer-handwriting", 400)
+    TaskSet.objects.filter(pk=task_set.pk).update(status="published")
+    with pytest.raises(ValidationError, match="required_skill"):
+        services.update_task_set(
+            task_set_id=task_set.pk, actor=requester, changes={"required_skill": ""}
+        )

@@ -335,3 +335,19 @@ def test_an_unencodable_transcription_is_refused_as_an_answer(
     with pytest.raises(work.WorkError) as refusal:
         answer(vetted_worker, assignment, "abc\ud800")
     assert refusal.value.code == "invalid_answer"
+
+
+def test_a_required_skill_limits_a_set_to_workers_trained_in_it(
+    requester_org, requester, admin_user
+):
+    handwriting = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        required_skill="khmer-handwriting",
+    )
+    (trained,) = vetted_workers(1, prefix="trained", skills=["khmer-handwriting"])
+    (untrained,) = vetted_workers(1, prefix="untrained")
+    assert [s.pk for s in work.eligible_sets(trained.worker_profile)] == [handwriting.pk]
+    assert work.claim_next_task(worker=untrained).reason == "no_sets"
+    assert work.claim_next_task(worker=trained).assignment is not None
