@@ -150,7 +150,19 @@ def test_claim_answer_and_next_task_in_one_round_trip(client, vetted_worker, ani
     assert Assignment.objects.filter(status="submitted").count() == 1
 
 
-def test_nothing_on_the_wire_tells_gold_from_regular(client, vetted_worker, animals):
+def test_nothing_on_the_wire_tells_gold_from_regular(
+    client, vetted_worker, requester_org, requester, admin_user
+):
+    # 20 regular tasks at a 50% gold ratio: the chance of no gold at all is 1 in 10^6.
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=20,
+        gold=10,
+        assignments_per_task=1,
+        gold_ratio_permille=500,
+    )
     headers = session_headers(client, vetted_worker)
 
     async def scenario():
