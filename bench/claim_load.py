@@ -222,6 +222,11 @@ def main() -> None:
     parser.add_argument("--explain-tasks", type=int, default=0)
     parser.add_argument("--url", help="a running server instead of starting Daphne")
     parser.add_argument(
+        "--auto-next",
+        action="store_true",
+        help="answer with next=true, as the work page does: one round trip per cycle",
+    )
+    parser.add_argument(
         "--processes",
         type=int,
         default=1,
@@ -289,7 +294,7 @@ def main() -> None:
             urls = [server.url for server in servers] or [base_url]
             cookies = [login_over_http(base_url, u.username, PASSWORD) for u in users]
             bots = [
-                BotWorker(urls[i % len(urls)], c, OPTIONS, keep_raw=False)
+                BotWorker(urls[i % len(urls)], c, OPTIONS, keep_raw=False, auto_next=args.auto_next)
                 for i, c in enumerate(cookies)
             ]
 
@@ -305,7 +310,8 @@ def main() -> None:
             latencies = [x for b in bots for x in b.claim_latencies]
             errors = [e for b in bots for e in b.errors]
             print(
-                f"K={args.workers} D={args.duration:.0f}s: {cycles} claim->submit cycles, "
+                f"K={args.workers} D={args.duration:.0f}s"
+                f"{' auto-next' if args.auto_next else ''}: {cycles} claim->submit cycles, "
                 f"{cycles / elapsed:.0f} cycles/s; claim latency p50 "
                 f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
                 f"{percentile(latencies, 0.99) * 1000:.1f} ms; errors: {len(errors)}"

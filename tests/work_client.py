@@ -52,6 +52,7 @@ class BotWorker:
     cycles: int = 0
     keep_raw: bool = True
     think_seconds: float = 0.0  # time "spent" on each task before answering
+    auto_next: bool = False  # submit with next=true: the answer and the next task in one trip
 
     def _url(self) -> str:
         parsed = urlparse(self.base_url)
@@ -148,10 +149,18 @@ class BotWorker:
                     if self.think_seconds:
                         await asyncio.sleep(self.think_seconds * random.uniform(0.5, 1.5))
                     entry = self._answer_for(task)
-                    await self._send(ws, {**entry, "next": False})
+                    started = time.perf_counter()
+                    await self._send(ws, {**entry, "next": self.auto_next})
                     reply = await self._receive(ws)
                     self._settle(entry, reply)
                     self.cycles += 1
+                    if self.auto_next and reply["type"] == "submitted":
+                        # The next task comes in the same round trip, as on the page.
+                        task = await self._receive(ws)
+                        self.claim_latencies.append(time.perf_counter() - started)
+                        if until is not None and time.monotonic() >= until:
+                            return True
+                        continue
                 else:
                     self.errors.append(task)
                 if until is not None and time.monotonic() >= until:
