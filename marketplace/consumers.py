@@ -17,7 +17,20 @@ def _organization_groups(user) -> list[str]:
     ]
 
 
-class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+class GroupMembership:
+    """Channel-layer groups a consumer joins at connect and leaves at disconnect."""
+
+    async def join_groups(self, groups: list[str]) -> None:
+        self.groups_joined = groups
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+
+class UserEventsConsumer(GroupMembership, AsyncJsonWebsocketConsumer):
     """Pushes a signed-in user's own notifications (vetting decisions and the like),
     and live progress of their organizations' task sets."""
 
@@ -26,14 +39,8 @@ class UserEventsConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        self.groups_joined = [user_group(user.pk), *await _organization_groups(user)]
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self.join_groups([user_group(user.pk), *await _organization_groups(user)])
         await self.accept()
-
-    async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # A bad frame gets an error and the socket stays open: the page's script (or a

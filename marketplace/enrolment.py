@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, Organization, User, WorkerProfile
-from marketplace.rows import RowError, RowErrors, csv_error, decode_text
+from marketplace.rows import RowError, RowErrors, csv_error, csv_records, decode_text
 from marketplace.services import IssuedSetupCode, issue_setup_code, record_audit
 
 REQUIRED_COLUMNS = ("name", "username", "phone", "language")
@@ -66,16 +66,7 @@ def parse_enrolment_csv(data: bytes) -> list[EnrolmentRow]:
     rows: list[EnrolmentRow] = []
     first_line_of_username: dict[str, int] = {}
     username_validator = UnicodeUsernameValidator()
-    records = iter(reader)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # The reader cannot go on past a line it cannot parse.
-            errors.append(csv_error(reader.reader.line_num, exc))
-            break
+    for record in csv_records(reader, errors):
         line = reader.line_num
         if len(rows) >= settings.ENROLMENT_MAX_ROWS:
             errors.append(

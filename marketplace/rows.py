@@ -1,6 +1,7 @@
 """Shared pieces of all-or-nothing file uploads (cohort CSVs, task files): every
 problem is reported by line and field, and a file with any problem creates nothing."""
 
+import csv
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -54,3 +55,17 @@ def nul_message() -> str:
 def csv_error(line: int, exc: Exception) -> RowError:
     """A line the csv module cannot read (e.g. a field over its size limit)."""
     return RowError(line, "file", _("This line cannot be read as CSV: %(error)s") % {"error": exc})
+
+
+def csv_records(reader, errors: list[RowError]):
+    """The records of a csv.DictReader. A line the csv module cannot parse ends them,
+    with a RowError in `errors`: the reader cannot go on past it."""
+    records = iter(reader)
+    while True:
+        try:
+            yield next(records)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(csv_error(reader.reader.line_num, exc))
+            return

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from marketplace.consumers import GroupMembership
 from marketplace.models import User, WorkerProfile
 from tasks import events, protocol, work
 
@@ -86,7 +87,7 @@ def _optional_int(value) -> int | None:
 PARSE_LIMIT_FACTOR = 4
 
 
-class WorkConsumer(AsyncWebsocketConsumer):
+class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -102,14 +103,8 @@ class WorkConsumer(AsyncWebsocketConsumer):
         self.language = settings.LANGUAGE_CODE
         self.tokens = float(settings.WORK_WS_BURST)
         self.refilled_at = time.monotonic()
-        self.groups_joined = [events.WORKERS_GROUP, events.work_group(user.pk)]
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self.join_groups([events.WORKERS_GROUP, events.work_group(user.pk)])
         await self.accept()
-
-    async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def send_json(self, message: dict) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))

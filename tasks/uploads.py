@@ -22,7 +22,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from marketplace.models import User
-from marketplace.rows import RowError, RowErrors, csv_error, decode_text, nul_message
+from marketplace.rows import (
+    RowError,
+    RowErrors,
+    csv_error,
+    csv_records,
+    decode_text,
+    nul_message,
+)
 from marketplace.services import record_audit
 from tasks.images import ImageRejected, ProcessedImage, process_image
 from tasks.models import Task, TaskSet
@@ -60,16 +67,7 @@ def _rows_from_csv(text: str, errors: list[RowError]):
         errors.append(RowError(1, "external_id", _("The header has no external_id column.")))
         return
     reader.fieldnames = header
-    records = iter(reader)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # The reader cannot go on past a line it cannot parse.
-            errors.append(csv_error(reader.reader.line_num, exc))
-            return
+    for record in csv_records(reader, errors):
         if None in record:
             errors.append(
                 RowError(reader.line_num, "row", _("This row has more fields than the header."))
