@@ -185,6 +185,13 @@ class Assignment(models.Model):
         return f"assignment {self.pk} ({self.status})"
 
 
+def live_claim(now) -> Q:
+    """An assignment that holds a slot of its task until it is answered: active and not
+    yet expired. The one definition the claim, the late-answer check and the progress
+    counts share; an expired claim simply stops matching (nothing sweeps it)."""
+    return Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+
+
 class ExampleImage(models.Model):
     """An image for a set's instructions ("this counts as a stop sign"), served from
     our own site in the small worker format, to the set's workers and requesters."""

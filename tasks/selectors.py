@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from marketplace.models import User
 from marketplace.selectors import requester_organizations
-from tasks.models import Assignment, Task, TaskSet
+from tasks.models import Assignment, Task, TaskSet, live_claim
 from tasks.pricing import hourly_pay_minor
 
 
@@ -74,7 +74,7 @@ def set_progress(task_set: TaskSet) -> SetProgress:
     answers = Assignment.objects.filter(task_set=task_set).aggregate(
         submitted=Count("id", filter=Q(status="submitted", is_gold=False)),
         gold=Count("id", filter=Q(status="submitted", is_gold=True)),
-        active=Count("id", filter=Q(status="active", expires_at__gt=now)),
+        active=Count("id", filter=live_claim(now)),
         spent=Sum("reward_minor", filter=Q(status="submitted")),
     )
     median = median_seconds(task_set)

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.models import User, WorkerProfile
 from tasks import events
-from tasks.models import Assignment, Task, TaskSet
+from tasks.models import Assignment, Task, TaskSet, live_claim
 
 Status = Assignment.Status
 MAX_TRANSCRIPTION_CHARS = 5000
@@ -114,10 +114,7 @@ def held_claims(worker: User, now=None) -> list[Assignment]:
     now = now or timezone.now()
     return list(
         Assignment.objects.filter(
-            worker=worker,
-            status=Status.ACTIVE,
-            expires_at__gt=now,
-            task_set__status=TaskSet.Status.PUBLISHED,
+            live_claim(now), worker=worker, task_set__status=TaskSet.Status.PUBLISHED
         )
         .select_related("task", "task_set")
         .order_by("claimed_at", "id")
@@ -231,7 +228,7 @@ def _not_seen_by(worker: User):
 def _live_active_claims(now):
     return Coalesce(
         Subquery(
-            Assignment.objects.filter(task=OuterRef("pk"), status=Status.ACTIVE, expires_at__gt=now)
+            Assignment.objects.filter(live_claim(now), task=OuterRef("pk"))
             .order_by()
             .values("task")
             .annotate(n=Count("id"))
@@ -270,9 +267,7 @@ def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Ta
             # Nothing free and unlocked. Were candidates passed over only because
             # others held them? Then their claims may leave a slot: worth a retry.
             return None, candidates.filter(pk__gt=after_id).exists()
-        active = Assignment.objects.filter(
-            task=task, status=Status.ACTIVE, expires_at__gt=now
-        ).count()
+        active = Assignment.objects.filter(live_claim(now), task=task).count()
         if task.submitted_count + active < task_set.assignments_per_task:
             return task, False
         after_id = task.pk
@@ -390,9 +385,7 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
         now = timezone.now()
         if assignment.expires_at <= now and not is_gold:
             others_active = (
-                Assignment.objects.filter(
-                    task_id=assignment.task_id, status=Status.ACTIVE, expires_at__gt=now
-                )
+                Assignment.objects.filter(live_claim(now), task_id=assignment.task_id)
                 .exclude(pk=assignment.pk)
                 .count()
             )
