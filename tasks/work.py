@@ -62,11 +62,22 @@ class Submission:
 # --- Who may work on what ---------------------------------------------------------
 
 
-def require_can_work(worker: User) -> WorkerProfile:
-    profile = WorkerProfile.objects.filter(user=worker).first()
-    if not worker.is_active or profile is None or profile.status != WorkerProfile.Status.VETTED:
+def _refuse_unless_working(profile: WorkerProfile | None) -> WorkerProfile:
+    """The one rule for who may work: a vetted profile of an active account, both read
+    from the database (not from a socket's copy of the user, which may be old)."""
+    if (
+        profile is None
+        or profile.status != WorkerProfile.Status.VETTED
+        or not profile.user.is_active
+    ):
         raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
     return profile
+
+
+def require_can_work(worker: User) -> WorkerProfile:
+    return _refuse_unless_working(
+        WorkerProfile.objects.select_related("user").filter(user=worker).first()
+    )
 
 
 def worker_reputation_permille(profile: WorkerProfile, kind: str) -> int:
@@ -145,20 +156,13 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
     with transaction.atomic():
         # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
         # at a time, so the held-claims limit cannot be overrun by racing yourself.
-        # is_active from the database, not from the socket's copy of the user: an
-        # account deactivated while connected stops here.
-        profile = (
+        # An account deactivated while its socket is open stops here.
+        profile = _refuse_unless_working(
             WorkerProfile.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(user=worker)
             .first()
         )
-        if (
-            profile is None
-            or profile.status != WorkerProfile.Status.VETTED
-            or not profile.user.is_active
-        ):
-            raise WorkError("not_vetted", _("Only vetted workers can take tasks."))
         now = timezone.now()
         held = held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
