@@ -218,19 +218,7 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
         ]
         if relevant:
             await self.send_json(
-                {
-                    "type": "sets",
-                    "sets": [
-                        {
-                            "id": s["id"],
-                            "title": s["title"],
-                            "kind": s["kind"],
-                            "reward": protocol.money(s["reward_minor"], s["currency"]),
-                            "available": s["status"] == "published",
-                        }
-                        for s in relevant
-                    ],
-                }
+                {"type": "sets", "sets": [protocol.available_set(s) for s in relevant]}
             )
 
     async def work_revoked(self, event: dict) -> None:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from marketplace.models import User, WorkerProfile
 from payouts.currency import format_amount
 from tasks import work
+from tasks.events import SetSummary, set_summary
 from tasks.models import Assignment, TaskSet
 
 PROTOCOL_VERSION = 1
@@ -82,19 +83,22 @@ def submitted_message(submission: work.Submission, worker: User) -> dict:
     }
 
 
-def available_set(task_set: TaskSet) -> dict:
+def available_set(summary: SetSummary) -> dict:
+    """A set as workers see it, from the summary the set broadcasts also carry."""
     return {
-        "id": task_set.pk,
-        "title": task_set.title,
-        "kind": task_set.kind,
-        "reward": money(task_set.reward_minor, task_set.currency),
-        "available": task_set.status == TaskSet.Status.PUBLISHED,
+        "id": summary["id"],
+        "title": summary["title"],
+        "kind": summary["kind"],
+        "reward": money(summary["reward_minor"], summary["currency"]),
+        "available": summary["status"] == TaskSet.Status.PUBLISHED,
     }
 
 
 def available_sets(profile: WorkerProfile) -> list[dict]:
     return [
-        available_set(s) for s in work.eligible_sets(profile) if work.set_is_open_to(s, profile)
+        available_set(set_summary(s))
+        for s in work.eligible_sets(profile)
+        if work.set_is_open_to(s, profile)
     ]
 
 
