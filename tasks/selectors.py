@@ -61,16 +61,17 @@ class SetProgress:
     median_seconds: int | None  # measured, per answer
     real_hourly_minor: int | None  # reward per hour at the measured median
 
-    @property
-    def percent(self) -> int:
-        return 100 * self.submitted // self.needed if self.needed else 0
+
+def _regular_task_counts(task_set: TaskSet) -> dict[str, int]:
+    """{"total": regular tasks, "done": those with all their answers}."""
+    return Task.objects.filter(task_set=task_set, is_gold=False).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(is_open=False))
+    )
 
 
 def set_progress(task_set: TaskSet) -> SetProgress:
     now = timezone.now()
-    tasks = Task.objects.filter(task_set=task_set, is_gold=False).aggregate(
-        total=Count("id"), done=Count("id", filter=Q(is_open=False))
-    )
+    tasks = _regular_task_counts(task_set)
     answers = Assignment.objects.filter(task_set=task_set).aggregate(
         submitted=Count("id", filter=Q(status="submitted", is_gold=False)),
         gold=Count("id", filter=Q(status="submitted", is_gold=True)),
@@ -98,9 +99,7 @@ def set_progress(task_set: TaskSet) -> SetProgress:
 def live_progress(task_set: TaskSet) -> tuple[int, int, int]:
     """(regular answers given, regular tasks finished, regular tasks): the cheap part
     of set_progress, for the live updates sent while work flows."""
-    tasks = Task.objects.filter(task_set=task_set, is_gold=False).aggregate(
-        total=Count("id"), done=Count("id", filter=Q(is_open=False))
-    )
+    tasks = _regular_task_counts(task_set)
     submitted = Assignment.objects.filter(
         task_set=task_set, status="submitted", is_gold=False
     ).count()
