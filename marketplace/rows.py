@@ -29,12 +29,16 @@ class RowErrors(Exception):
         return [{"line": e.line, "field": e.field, "message": e.message} for e in self.errors]
 
 
-def decode_text(data: bytes, *, max_bytes: int) -> str:
-    """UTF-8 text of an upload (a BOM is allowed), or RowErrors naming the bad line."""
+def require_size(data: bytes, *, max_bytes: int) -> None:
     if len(data) > max_bytes:
         raise RowErrors(
             [RowError(0, "file", _("The file is larger than %(n)d bytes.") % {"n": max_bytes})]
         )
+
+
+def decode_text(data: bytes, *, max_bytes: int) -> str:
+    """UTF-8 text of an upload (a BOM is allowed), or RowErrors naming the bad line."""
+    require_size(data, max_bytes=max_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import User
-from marketplace.rows import RowError, RowErrors
+from marketplace.rows import RowErrors, require_size
 from tasks.models import TaskSet, UploadJob
 from tasks.services import require_member
-from tasks.uploads import upload_tasks
+from tasks.uploads import require_draft, upload_tasks
 
 logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(hours=1)  # far beyond the longest file a job can be given
@@ -33,21 +33,8 @@ def start_upload_job(*, task_set: TaskSet, actor: User, data: bytes, filename: s
     """Store the file and queue it. Refusals that need no reading of the file (not a
     member, not a draft, too large) come at once, as RowErrors like any upload's."""
     require_member(actor=actor, task_set=task_set)
-    if task_set.status != TaskSet.Status.DRAFT:
-        raise RowErrors(
-            [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
-        )
-    if len(data) > settings.TASK_UPLOAD_MAX_BYTES:
-        raise RowErrors(
-            [
-                RowError(
-                    0,
-                    "file",
-                    _("The file is larger than %(n)d bytes.")
-                    % {"n": settings.TASK_UPLOAD_MAX_BYTES},
-                )
-            ]
-        )
+    require_draft(task_set)
+    require_size(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
     stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.{suffix}", ContentFile(data))
     with transaction.atomic():

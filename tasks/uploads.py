@@ -29,6 +29,7 @@ from marketplace.rows import (
     csv_records,
     decode_text,
     nul_message,
+    require_size,
 )
 from marketplace.services import record_audit
 from tasks.images import ImageRejected, ProcessedImage, process_image
@@ -185,17 +186,7 @@ def _check_answer(task_set: TaskSet, answer, *, from_csv: bool):
 
 
 def _open_archive(data: bytes) -> zipfile.ZipFile:
-    if len(data) > settings.TASK_UPLOAD_MAX_BYTES:
-        raise RowErrors(
-            [
-                RowError(
-                    0,
-                    "file",
-                    _("The file is larger than %(n)d bytes.")
-                    % {"n": settings.TASK_UPLOAD_MAX_BYTES},
-                )
-            ]
-        )
+    require_size(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -335,13 +326,17 @@ def parse_task_file(
     return rows
 
 
-def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) -> int:
-    """Validate the whole file, then create every task in one transaction."""
-    require_member(actor=actor, task_set=task_set)
+def require_draft(task_set: TaskSet) -> None:
     if task_set.status != TaskSet.Status.DRAFT:
         raise RowErrors(
             [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
         )
+
+
+def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) -> int:
+    """Validate the whole file, then create every task in one transaction."""
+    require_member(actor=actor, task_set=task_set)
+    require_draft(task_set)
     stored: list[str] = []
 
     def keep_image(processed: ProcessedImage) -> tuple[str, str]:
@@ -357,11 +352,7 @@ def upload_tasks(*, task_set: TaskSet, actor: User, data: bytes, filename: str) 
         with transaction.atomic():
             # Parsing (images above all) takes time: the set may have been published
             # meanwhile, with escrow for the tasks it had then. Lock it and look again.
-            current = TaskSet.objects.select_for_update().get(pk=task_set.pk)
-            if current.status != TaskSet.Status.DRAFT:
-                raise RowErrors(
-                    [RowError(0, "file", _("Tasks can be added only while the set is a draft."))]
-                )
+            require_draft(TaskSet.objects.select_for_update().get(pk=task_set.pk))
             Task.objects.bulk_create(
                 (
                     Task(
