@@ -43,8 +43,14 @@ def cost_preview(
         else 0
     )
     worker_pay = (regular + gold) * reward_minor
-    fee = _ceil_div(worker_pay * fee_permille, PERMILLE)
+    fee = platform_fee_minor(worker_pay, fee_permille=fee_permille)
     return CostPreview(regular, gold, worker_pay, fee, worker_pay + fee, currency)
+
+
+def platform_fee_minor(worker_pay_minor: int, *, fee_permille: int | None = None) -> int:
+    """The platform's fee on an amount of worker pay, rounded up."""
+    fee_permille = settings.PLATFORM_FEE_PERMILLE if fee_permille is None else fee_permille
+    return _ceil_div(worker_pay_minor * fee_permille, PERMILLE)
 
 
 def hourly_pay_minor(*, reward_minor: int, seconds_per_task: int) -> int:

@@ -18,7 +18,13 @@ from payouts.services import InsufficientFunds, get_account, post_entry
 from tasks import events
 from tasks.images import ImageRejected, process_image
 from tasks.models import Assignment, ExampleImage, TaskSet
-from tasks.pricing import CostPreview, cost_preview, hourly_pay_minor, pay_floor_minor
+from tasks.pricing import (
+    CostPreview,
+    cost_preview,
+    hourly_pay_minor,
+    pay_floor_minor,
+    platform_fee_minor,
+)
 from tasks.work import complete_if_finished, withdraw_claims
 
 Status = TaskSet.Status
@@ -158,7 +164,7 @@ def owed_for_submitted_work(task_set: TaskSet) -> int:
         )["total"]
         or 0
     )
-    return rewards + -(-rewards * settings.PLATFORM_FEE_PERMILLE // 1000)
+    return rewards + platform_fee_minor(rewards)
 
 
 def _escrow(task_set: TaskSet) -> LedgerAccount:
