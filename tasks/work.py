@@ -113,6 +113,15 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile) -> bool:
     return worker_reputation_permille(profile, get("kind")) >= get("min_reputation_permille")
 
 
+def may_see_set(task_set: TaskSet, profile: WorkerProfile) -> bool:
+    """A worker may read a set's instructions (and their images) while it is open to
+    them, and later too if they worked on it."""
+    return (
+        set_is_open_to(task_set, profile)
+        or Assignment.objects.filter(task_set=task_set, worker_id=profile.user_id).exists()
+    )
+
+
 def _ordered_for_claiming(sets: list[TaskSet]) -> list[TaskSet]:
     """Priority first; among equal priorities a random order, so that every set gets
     its share of workers without a shared counter that each claim would contend on."""

@@ -166,10 +166,7 @@ def work_image(request, assignment_id: int):
 @vetted_worker_required
 def work_instructions(request, task_set_id: int):
     task_set = get_object_or_404(TaskSet, pk=task_set_id)
-    if (
-        not work.set_is_open_to(task_set, request.worker_profile)
-        and not Assignment.objects.filter(task_set=task_set, worker=request.user).exists()
-    ):
+    if not work.may_see_set(task_set, request.worker_profile):
         raise Http404
     return render(request, "tasks/work_instructions.html", {"task_set": task_set})
 
@@ -188,9 +185,6 @@ def example_image(request, task_set_id: int, example_id: int):
             profile = work.require_can_work(request.user)
         except work.WorkError:
             raise Http404 from None
-        if (
-            not work.set_is_open_to(task_set, profile)
-            and not Assignment.objects.filter(task_set=task_set, worker=request.user).exists()
-        ):
+        if not work.may_see_set(task_set, profile):
             raise Http404
     return FileResponse(example.image.open("rb"), content_type="image/webp")
