@@ -177,3 +177,12 @@ def test_non_ascii_digits_are_refused_not_a_server_error(client, vetted_worker, 
     assert response.status_code == 302
     assignment.refresh_from_db()
     assert assignment.status == "submitted" and assignment.seconds_spent is None
+
+
+def test_instructions_are_for_workers_the_set_is_open_to(client, vetted_worker, animals):
+    client.force_login(vetted_worker)
+    url = reverse("work_instructions", args=[animals.pk])
+    assert client.get(url).status_code == 200
+    animals.language = "fr"  # a language this worker does not read, and no work done
+    animals.save(update_fields=["language"])
+    assert client.get(url).status_code == 404
