@@ -94,8 +94,8 @@ class TaskSetCreateSerializer(serializers.Serializer):
     time_limit_seconds = serializers.IntegerField(min_value=60, max_value=14_400, default=600)
     expected_seconds_per_task = serializers.IntegerField(min_value=1, max_value=3600, default=30)
     priority = serializers.IntegerField(min_value=-100, max_value=100, default=0)
-    language = serializers.CharField(
-        max_length=8, required=False, allow_blank=True, default="", help_text="ISO 639-1, e.g. km"
+    language = serializers.RegexField(
+        r"^[a-z]{2,3}$", required=False, allow_blank=True, default="", help_text="ISO 639, e.g. km"
     )
     required_skill = serializers.SlugField(
         max_length=50, required=False, allow_blank=True, default=""

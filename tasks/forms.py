@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -6,6 +8,8 @@ from marketplace.models import Organization
 from payouts.currency import CURRENCY_CHOICES, parse_amount, plain_amount
 from tasks.models import TaskSet
 from tasks.services import clean_label_options
+
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 
 
 class TaskSetForm(forms.Form):
@@ -113,11 +117,18 @@ class TaskSetForm(forms.Form):
             "expected_seconds_per_task": data["expected_seconds_per_task"],
             "time_limit_seconds": data["time_limit_minutes"] * 60,
             "priority": data["priority"],
-            "language": data["language"].strip().lower(),
+            "language": data["language"],
             "centre": data["centre"],
             "required_skill": data["required_skill"],
             "min_reputation_permille": (data["min_reputation_percent"] or 0) * 10,
         }
+
+    def clean_language(self) -> str:
+        # Workers list ISO 639 codes: "Khmer" would silently match nobody.
+        language = self.cleaned_data["language"].strip().lower()
+        if language and not LANGUAGE_CODE.fullmatch(language):
+            raise ValidationError(_("Give the language's ISO code, e.g. km or en."))
+        return language
 
     def clean(self):
         cleaned = super().clean()
