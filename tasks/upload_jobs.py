@@ -37,17 +37,21 @@ def start_upload_job(*, task_set: TaskSet, actor: User, data: bytes, filename: s
     require_size(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES)
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
     stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.{suffix}", ContentFile(data))
-    with transaction.atomic():
-        job = UploadJob.objects.create(
-            task_set=task_set,
-            created_by=actor,
-            filename=filename[:200],
-            stored_file=stored,
-            size_bytes=len(data),
-        )
-        from tasks.tasks import process_upload_job
+    try:
+        with transaction.atomic():
+            job = UploadJob.objects.create(
+                task_set=task_set,
+                created_by=actor,
+                filename=filename[:200],
+                stored_file=stored,
+                size_bytes=len(data),
+            )
+            from tasks.tasks import process_upload_job
 
-        transaction.on_commit(lambda: process_upload_job.delay(job.pk))
+            transaction.on_commit(lambda: process_upload_job.delay(job.pk))
+    except BaseException:
+        default_storage.delete(stored)  # no job refers to it: do not leave it behind
+        raise
     return job
 
 
