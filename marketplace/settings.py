@@ -223,6 +223,21 @@ WORK_WS_MAX_MESSAGE_BYTES = env_int("WORK_WS_MAX_MESSAGE_BYTES", 16_384, minimum
 # Per connection: a token bucket refilled at RATE per second, holding at most BURST.
 WORK_WS_RATE_PER_SECOND = env_int("WORK_WS_RATE_PER_SECOND", 10, minimum=1)
 WORK_WS_BURST = env_int("WORK_WS_BURST", 30, minimum=1)
+# --- Quality and reputation (reputation/standing.py explains the model) ---
+QUALITY_FORGETTING_PERMILLE = env_int("QUALITY_FORGETTING_PERMILLE", 970, minimum=500)
+QUALITY_CONSENSUS_WEIGHT_PERMILLE = env_int("QUALITY_CONSENSUS_WEIGHT_PERMILLE", 250, minimum=0)
+# Training: this many checks per attempt; qualified when the attempt's Wilson lower
+# bound reaches the bar; a failed attempt can be retried after the cooldown.
+QUALITY_TRAINING_CHECKS = env_int("QUALITY_TRAINING_CHECKS", 10, minimum=1)
+QUALITY_QUALIFY_BAR_PERMILLE = env_int("QUALITY_QUALIFY_BAR_PERMILLE", 500, minimum=0)
+QUALITY_TRAINING_COOLDOWN_HOURS = env_int("QUALITY_TRAINING_COOLDOWN_HOURS", 24, minimum=0)
+# Back to training when even the Wilson upper bound is below the floor, after at
+# least this many gold checks since qualifying.
+QUALITY_FLOOR_PERMILLE = env_int("QUALITY_FLOOR_PERMILLE", 500, minimum=0)
+QUALITY_FLOOR_MIN_CHECKS = env_int("QUALITY_FLOOR_MIN_CHECKS", 10, minimum=1)
+# One requester's rejections count against a worker at most this many times.
+QUALITY_REJECTIONS_PER_REQUESTER = env_int("QUALITY_REJECTIONS_PER_REQUESTER", 3, minimum=0)
+APPEAL_WINDOW_DAYS = env_int("APPEAL_WINDOW_DAYS", 7, minimum=1)
 TASK_UPLOAD_MAX_ROWS = env_int("TASK_UPLOAD_MAX_ROWS", 200_000, minimum=1)
 TASK_UPLOAD_MAX_BYTES = env_int("TASK_UPLOAD_MAX_BYTES", 50_000_000, minimum=1)
 # Files larger than this are processed by a Celery job instead of inside the request.

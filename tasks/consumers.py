@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.consumers import GroupMembership
 from marketplace.models import User, WorkerProfile
+from reputation.selectors import standings_for
 from tasks import events, protocol, work
 
 
@@ -72,6 +73,11 @@ def _worker_profile(worker: User) -> WorkerProfile:
     return work.require_can_work(worker)
 
 
+@database_work
+def _standings(worker: User) -> dict:
+    return standings_for(worker.pk)
+
+
 def _int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise work.WorkError("bad_message", _("%(name)s must be a number.") % {"name": name})
@@ -99,6 +105,8 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.worker = user
+        # Only to filter set announcements; every claim reads the standings afresh.
+        self.standings = await _standings(user)
         self.auto_next = False
         self.language = settings.LANGUAGE_CODE
         self.tokens = float(settings.WORK_WS_BURST)
@@ -178,6 +186,7 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
         if isinstance(message.get("lang"), str) and message["lang"] in dict(settings.LANGUAGES):
             self.language = message["lang"]
             translation.activate(self.language)
+        self.standings = await _standings(self.worker)
         await self.send_json(await _welcome(self.worker, self.profile))
 
     async def on_claim(self, message: dict) -> None:
@@ -214,7 +223,7 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
             summary
             for summary in event["sets"]
             # Would it be open to this worker if published? Then they care either way.
-            if work.set_is_open_to({**summary, "status": "published"}, self.profile)
+            if work.set_is_open_to({**summary, "status": "published"}, self.profile, self.standings)
         ]
         if relevant:
             await self.send_json(

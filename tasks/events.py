@@ -31,6 +31,7 @@ class SetSummary(TypedDict):
     centre_id: int | None
     min_reputation_permille: int
     priority: int
+    is_training: bool
 
 
 class SetsEvent(TypedDict):
@@ -75,6 +76,7 @@ def set_summary(task_set) -> SetSummary:
         "centre_id": task_set.centre_id,
         "min_reputation_permille": task_set.min_reputation_permille,
         "priority": task_set.priority,
+        "is_training": task_set.is_training,
     }
 
 

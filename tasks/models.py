@@ -54,6 +54,25 @@ class TaskSet(models.Model):
         related_name="+",
     )
     priority = models.SmallIntegerField(default=0)
+    # Training: a set of gold tasks only, for workers not yet qualified in its skill.
+    # They see the right answer after each one, are paid as usual, and the set is
+    # funded for a number of answers rather than per task.
+    is_training = models.BooleanField(default=False)
+    training_answer_budget = models.PositiveIntegerField(null=True, blank=True)
+    # Gold scoring: an answer passes at this credit (exact label 1000, multi-label
+    # Jaccard, transcription 1 - character error rate after normalising as below).
+    gold_pass_permille = models.PositiveSmallIntegerField(default=800)
+    normalise_case = models.BooleanField(default=True)
+    normalise_punctuation = models.BooleanField(default=False)
+    consensus_model = models.CharField(
+        max_length=10,
+        choices=[("one_coin", "One accuracy per worker"), ("full", "Full confusion matrix")],
+        default="one_coin",
+    )
+    # Dynamic redundancy: a task below this confidence after its answers gets more,
+    # up to max_extra_assignments (0 = off). Escrow covers the cap at publishing.
+    target_confidence_permille = models.PositiveSmallIntegerField(default=0)
+    max_extra_assignments = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +121,15 @@ class Task(models.Model):
     # since every worker may answer a gold task once).
     submitted_count = models.PositiveIntegerField(default=0)
     is_open = models.BooleanField(default=True)
+    # Answers added beyond the set's count because consensus was still unsure.
+    extra_assignments = models.PositiveSmallIntegerField(default=0)
+    # The aggregated answer and its confidence: a reputation-weighted vote when the
+    # task closes, replaced by Dawid-Skene when the set's results are computed.
+    aggregated_answer = models.JSONField(null=True, blank=True)
+    confidence_permille = models.PositiveSmallIntegerField(null=True, blank=True)
+    aggregation_method = models.CharField(max_length=20, blank=True)
+    # A gold task that qualified workers keep failing: its answer may be wrong.
+    gold_contested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -143,6 +171,13 @@ class Assignment(models.Model):
         SET_CANCELLED = "set_cancelled", "Set cancelled"
         WORKER_SUSPENDED = "worker_suspended", "Worker suspended"
 
+    class ReviewStatus(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPROVED = "approved", "Approved"
+        # Paid but left out of the results: the answer disagreed with the evidence.
+        SOFT_REJECTED = "soft_rejected", "Not used (paid)"
+        REJECTED = "rejected", "Rejected (not paid)"
+
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="assignments")
     # Copies of the task's set and gold flag: per-set and per-worker counts without a
     # join. is_gold is never sent to a worker.
@@ -162,6 +197,14 @@ class Assignment(models.Model):
     release_reason = models.CharField(max_length=20, choices=ReleaseReason.choices, blank=True)
     reward_minor = models.BigIntegerField()  # fixed at claim time, minor units
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    # Quality review: gold credit (0..1000) for gold answers; the review decides
+    # whether the answer is paid and used (see reputation.services).
+    gold_credit_permille = models.PositiveSmallIntegerField(null=True, blank=True)
+    review_status = models.CharField(
+        max_length=14, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
+    )
+    review_reason = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

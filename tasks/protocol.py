@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.models import User, WorkerProfile
 from payouts.currency import format_amount
+from reputation.selectors import standings_for
 from tasks import work
 from tasks.events import SetSummary, set_summary
 from tasks.models import Assignment, TaskSet
@@ -74,13 +75,22 @@ def earnings_summary(worker: User) -> list[dict]:
 
 def submitted_message(submission: work.Submission, worker: User) -> dict:
     assignment = submission.assignment
-    return {
+    message = {
         "type": "submitted",
         "assignment": assignment.pk,
         "submission_id": str(assignment.submission_id),
         "reward": money(assignment.reward_minor, assignment.currency),
         "earnings": earnings_summary(worker),
     }
+    if submission.feedback is not None:  # training sets only: regular checks stay hidden
+        feedback = submission.feedback
+        message["feedback"] = {
+            "correct": feedback.correct,
+            "credit_permille": feedback.credit_permille,
+            "right_answer": feedback.right_answer,
+            "explanation": feedback.explanation,
+        }
+    return message
 
 
 def available_set(summary: SetSummary) -> dict:
@@ -91,14 +101,16 @@ def available_set(summary: SetSummary) -> dict:
         "kind": summary["kind"],
         "reward": money(summary["reward_minor"], summary["currency"]),
         "available": summary["status"] == TaskSet.Status.PUBLISHED,
+        "training": summary["is_training"],
     }
 
 
 def available_sets(profile: WorkerProfile) -> list[dict]:
+    standings = standings_for(profile.user_id)
     return [
         available_set(set_summary(s))
         for s in work.eligible_sets(profile)
-        if work.set_is_open_to(s, profile)
+        if work.set_is_open_to(s, profile, standings)
     ]
 
 

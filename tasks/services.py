@@ -123,9 +123,16 @@ def update_task_set(*, task_set_id: int, actor: User, changes: dict) -> TaskSet:
 
 
 def preview_for(task_set: TaskSet) -> CostPreview:
+    if task_set.is_training:
+        # Training is all gold and funded per answer, not per task.
+        answers = task_set.training_answer_budget or 0
+        pay = answers * task_set.reward_minor
+        fee = platform_fee_minor(pay)
+        return CostPreview(0, answers, pay, fee, pay + fee, task_set.currency)
     return cost_preview(
         regular_tasks=task_set.tasks.filter(is_gold=False).count(),
-        assignments_per_task=task_set.assignments_per_task,
+        # Escrow covers the most answers dynamic redundancy may add.
+        assignments_per_task=task_set.assignments_per_task + task_set.max_extra_assignments,
         reward_minor=task_set.reward_minor,
         gold_ratio_permille=task_set.gold_ratio_permille,
         currency=task_set.currency,
@@ -167,6 +174,18 @@ def owed_for_submitted_work(task_set: TaskSet) -> int:
     return rewards + platform_fee_minor(rewards)
 
 
+def _check_training_set(task_set: TaskSet, gold_count: int) -> None:
+    if task_set.tasks.filter(is_gold=False).exists():
+        raise ValidationError(_("A training set holds gold tasks only."))
+    if gold_count < settings.QUALITY_TRAINING_CHECKS:
+        raise ValidationError(
+            _("A training set needs at least %(n)d gold tasks, one per check of an attempt.")
+            % {"n": settings.QUALITY_TRAINING_CHECKS}
+        )
+    if not task_set.training_answer_budget:
+        raise ValidationError(_("Set how many training answers to fund."))
+
+
 def _escrow(task_set: TaskSet) -> LedgerAccount:
     return get_account(
         kind=LedgerAccount.Kind.SET_ESCROW,
@@ -198,7 +217,9 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
                 % {"n": settings.MIN_GOLD_TASKS_TO_PUBLISH, "have": gold_count}
             )
         preview = preview_for(task_set)
-        if preview.regular_assignments == 0:
+        if task_set.is_training:
+            _check_training_set(task_set, gold_count)
+        elif preview.regular_assignments == 0:
             raise ValidationError(_("The set has no tasks to publish."))
         check_fair_pay(task_set)
         balance = get_account(

@@ -30,6 +30,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import User, WorkerProfile
+from reputation import services as reputation_services
+from reputation.models import WorkerSkill
+from reputation.selectors import standings_for
+from reputation.services import skill_for
 from tasks import events
 from tasks.models import Assignment, Task, TaskSet, live_claim
 
@@ -57,6 +61,7 @@ class Claim:
 class Submission:
     assignment: Assignment
     replayed: bool  # the same submission_id again: nothing was written
+    feedback: "reputation_services.Feedback | None" = None  # training sets only
 
 
 # --- Who may work on what ---------------------------------------------------------
@@ -80,12 +85,6 @@ def require_can_work(worker: User) -> WorkerProfile:
     )
 
 
-def worker_reputation_permille(profile: WorkerProfile, kind: str) -> int:
-    """The score a set's minimum reputation is compared with. Until the quality issue's
-    per-skill reputation exists, a vetted worker counts as the neutral prior."""
-    return 500
-
-
 def eligible_sets(profile: WorkerProfile) -> QuerySet[TaskSet]:
     """Published sets this worker qualifies for, highest priority first."""
     sets = TaskSet.objects.filter(status=TaskSet.Status.PUBLISHED)
@@ -99,8 +98,11 @@ def eligible_sets(profile: WorkerProfile) -> QuerySet[TaskSet]:
     return sets.order_by("-priority", "id")
 
 
-def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile) -> bool:
-    """The same filter as eligible_sets, for one set (a row or a broadcast summary)."""
+def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile, standings: dict) -> bool:
+    """The same filter as eligible_sets, for one set (a row or a broadcast summary),
+    plus the worker's standing in the set's skill (reputation.selectors.standings_for):
+    training sets are for those not yet qualified (and not cooling down after a failed
+    attempt), regular sets for the qualified whose score reaches the set's minimum."""
     get = task_set.get if isinstance(task_set, dict) else lambda name: getattr(task_set, name)
     if get("status") != TaskSet.Status.PUBLISHED:
         return False
@@ -110,14 +112,24 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile) -> bool:
         return False
     if get("centre_id") and not (profile.enrolled_by_id and profile.centre_id == get("centre_id")):
         return False
-    return worker_reputation_permille(profile, get("kind")) >= get("min_reputation_permille")
+    standing = standings.get(skill_for(get("kind"), get("language")))
+    if get("is_training"):
+        if standing is None:
+            return True
+        cooling = standing.cooldown_until is not None and standing.cooldown_until > timezone.now()
+        return standing.state == WorkerSkill.State.TRAINING and not cooling
+    return (
+        standing is not None
+        and standing.state == WorkerSkill.State.QUALIFIED
+        and standing.score_permille >= get("min_reputation_permille")
+    )
 
 
 def may_see_set(task_set: TaskSet, profile: WorkerProfile) -> bool:
     """A worker may read a set's instructions (and their images) while it is open to
     them, and later too if they worked on it."""
     return (
-        set_is_open_to(task_set, profile)
+        set_is_open_to(task_set, profile, standings_for(profile.user_id))
         or Assignment.objects.filter(task_set=task_set, worker_id=profile.user_id).exists()
     )
 
@@ -176,14 +188,15 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         held = held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
             return Claim(held[0], resumed=True), False
-        sets = [s for s in eligible_sets(profile) if set_is_open_to(s, profile)]
+        standings = standings_for(worker.pk)
+        sets = [s for s in eligible_sets(profile) if set_is_open_to(s, profile, standings)]
         if task_set_id is not None:
             sets = [s for s in sets if s.pk == task_set_id]
         if not sets:
             return Claim(None, reason="no_sets"), False
         contended = False
         for task_set in _ordered_for_claiming(sets):
-            if not _hold_set_open(task_set):
+            if not _hold_set_open(task_set, exclusive=task_set.is_training):
                 continue
             assignment, skipped = _claim_in_set(task_set=task_set, worker=worker, now=now)
             if assignment is not None:
@@ -192,16 +205,18 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         return Claim(None, reason="no_tasks"), contended
 
 
-def _hold_set_open(task_set: TaskSet) -> bool:
+def _hold_set_open(task_set: TaskSet, *, exclusive: bool = False) -> bool:
     """Share-lock the set row while claiming so that a pause or cancel (which locks it
     for update, then withdraws the active claims) cannot miss a claim being made.
-    Shared locks do not block each other, so claimers do not queue here. SQLite needs
-    none: its writers are already serialised."""
+    Shared locks do not block each other, so claimers do not queue here. A training
+    set's claims are counted against its answer budget, so they take it exclusively
+    (few workers train at once). SQLite needs none: its writers are serialised."""
     if connection.vendor != "postgresql":
         return True
+    mode = "UPDATE" if exclusive else "SHARE"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM tasks_taskset WHERE id = %s AND status = %s FOR SHARE",
+            f"SELECT 1 FROM tasks_taskset WHERE id = %s AND status = %s FOR {mode}",  # noqa: S608
             [task_set.pk, TaskSet.Status.PUBLISHED],
         )
         return cursor.fetchone() is not None
@@ -210,6 +225,11 @@ def _hold_set_open(task_set: TaskSet) -> bool:
 def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment | None, bool]:
     """A new assignment in this set, or None and whether a task was skipped because
     someone else held it."""
+    if task_set.is_training:
+        task = _training_task(task_set=task_set, worker=worker, now=now)
+        if task is None:
+            return None, False
+        return _assign(task=task, task_set=task_set, worker=worker, now=now), False
     # Gold only ever comes mixed into regular work: when the regular tasks are gone,
     # so is the gold, or the pattern itself would give gold away.
     wants_gold = secrets.randbelow(1000) < task_set.gold_ratio_permille
@@ -221,7 +241,22 @@ def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment |
         gold = _unseen_gold_task(task_set=task_set, worker=worker)
         if gold is not None:
             task = gold
-    assignment = Assignment.objects.create(
+    return _assign(task=task, task_set=task_set, worker=worker, now=now), False
+
+
+def _training_task(*, task_set: TaskSet, worker: User, now) -> Task | None:
+    """An unseen training (gold) task while the set's answer budget lasts. The caller
+    holds the set's row exclusively, so the budget count is exact."""
+    used = Assignment.objects.filter(
+        Q(status=Status.SUBMITTED) | live_claim(now), task_set=task_set
+    ).count()
+    if task_set.training_answer_budget is not None and used >= task_set.training_answer_budget:
+        return None
+    return _unseen_gold_task(task_set=task_set, worker=worker)
+
+
+def _assign(*, task: Task, task_set: TaskSet, worker: User, now) -> Assignment:
+    return Assignment.objects.create(
         task=task,
         task_set=task_set,
         is_gold=task.is_gold,
@@ -231,7 +266,6 @@ def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment |
         reward_minor=task_set.reward_minor,
         currency=task_set.currency,
     )
-    return assignment, False
 
 
 def _not_seen_by(worker: User):
@@ -258,7 +292,9 @@ def claim_candidates(*, task_set: TaskSet, worker: User, now) -> QuerySet[Task]:
         Task.objects.filter(task_set=task_set, is_open=True, is_gold=False)
         .filter(_not_seen_by(worker))
         .alias(active=_live_active_claims(now))
-        .filter(submitted_count__lt=task_set.assignments_per_task - F("active"))
+        .filter(
+            submitted_count__lt=task_set.assignments_per_task + F("extra_assignments") - F("active")
+        )
         .order_by("pk")
     )
 
@@ -281,7 +317,7 @@ def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Ta
             # others held them? Then their claims may leave a slot: worth a retry.
             return None, candidates.filter(pk__gt=after_id).exists()
         active = Assignment.objects.filter(live_claim(now), task=task).count()
-        if task.submitted_count + active < task_set.assignments_per_task:
+        if task.submitted_count + active < task_set.assignments_per_task + task.extra_assignments:
             return task, False
         after_id = task.pk
 
@@ -381,7 +417,11 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
             raise WorkError("not_found", _("That task is not yours or does not exist."))
         if assignment.status == Status.SUBMITTED:
             if assignment.submission_id == submission_id:
-                return Submission(assignment, replayed=True)
+                return Submission(
+                    assignment,
+                    replayed=True,
+                    feedback=reputation_services.training_feedback(assignment, assignment.task_set),
+                )
             raise WorkError("already_submitted", _("You already answered this task."))
         if assignment.status == Status.RELEASED:
             raise WorkError("released", _released_message(assignment))
@@ -392,7 +432,7 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
             stored_answer = clean_answer(task_set, answer)
         except ValidationError as exc:
             raise WorkError("invalid_answer", " ".join(exc.messages)) from None
-        submitted_count, is_gold = _count_answer(assignment.task_id, task_set)
+        submitted_count, is_gold, wanted = _count_answer(assignment.task_id, task_set)
         # The clock is read only now, under the task's lock: every claim that could
         # have counted this assignment as expired was made before, and is visible.
         now = timezone.now()
@@ -402,7 +442,7 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
                 .exclude(pk=assignment.pk)
                 .count()
             )
-            if submitted_count - 1 + others_active >= task_set.assignments_per_task:
+            if submitted_count - 1 + others_active >= wanted:
                 raise WorkError(  # rolls back the count above
                     "slot_retaken",
                     _(
@@ -421,28 +461,36 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
         assignment.save(
             update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
         )
-        closes_task = not is_gold and submitted_count == task_set.assignments_per_task
+        closes_task = not is_gold and submitted_count == wanted
+        # Gold scoring, reputation and the task's consensus commit with the answer.
+        feedback = reputation_services.record_answer(
+            assignment=assignment, task_set=task_set, task_closed=closes_task
+        )
+        if closes_task:
+            # Consensus may have asked for one more answer.
+            closes_task = not Task.objects.filter(pk=assignment.task_id, is_open=True).exists()
         events.progress_on_commit(task_set, milestone=closes_task)
         if closes_task:
             # Completing the set locks its row; doing it after commit keeps the lock
             # order (set before assignments) that pausing uses, so no deadlock.
             transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
-    return Submission(assignment, replayed=False)
+    return Submission(assignment, replayed=False, feedback=feedback)
 
 
-def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool]:
+def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool, int]:
     """Add one answer to the task's counter and close it when full, in one statement
     that also takes the task's row lock (claimers count slots under the same lock).
-    Returns the new count and whether the task is gold (gold never closes)."""
+    Returns the new count, whether the task is gold (gold never closes) and how many
+    answers the task wants (the set's count plus any extra consensus asked for)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE tasks_task SET submitted_count = submitted_count + 1, "
-            "is_open = (is_gold OR submitted_count + 1 < %s) "
-            "WHERE id = %s RETURNING submitted_count, is_gold",
+            "is_open = (is_gold OR submitted_count + 1 < %s + extra_assignments) "
+            "WHERE id = %s RETURNING submitted_count, is_gold, extra_assignments",
             [task_set.assignments_per_task, task_id],
         )
-        submitted_count, is_gold = cursor.fetchone()
-    return submitted_count, bool(is_gold)
+        submitted_count, is_gold, extra = cursor.fetchone()
+    return submitted_count, bool(is_gold), task_set.assignments_per_task + extra
 
 
 def _released_message(assignment: Assignment) -> str:

@@ -14,6 +14,7 @@ from django.core.cache import cache
 
 from marketplace.models import Membership, Organization, WorkerProfile
 from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
+from tests.work_helpers import qualify
 
 PASSWORD = "a-Strong-test-pass-42"
 
@@ -137,9 +138,12 @@ def coordinator(centre):
 
 @pytest.fixture
 def vetted_worker(centre):
-    return WorkerProfileFactory(
-        user__username="sokha", centre=centre, status=WorkerProfile.Status.VETTED
-    ).user
+    """Vetted and past training in every skill."""
+    return qualify(
+        WorkerProfileFactory(
+            user__username="sokha", centre=centre, status=WorkerProfile.Status.VETTED
+        ).user
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from django.utils import timezone
 
 from marketplace.models import WorkerProfile
 from payouts import services as ledger
+from reputation.models import WorkerSkill
+from reputation.standing import posterior_permille
 from tasks import services
 from tasks.models import Task, TaskSet
 from tests.factories import UserFactory, WorkerProfileFactory
@@ -61,8 +63,31 @@ def published_set(
     return services.publish_task_set(task_set_id=task_set.pk, actor=requester)
 
 
-def vetted_workers(count: int, *, prefix="w", **profile_fields):
-    return [
+ALL_SKILLS = ("label", "multilabel", "transcription")
+
+
+def qualify(worker, skills=ALL_SKILLS, right=18.0, wrong=2.0):
+    """As if the worker had passed training in these skills and then done some good
+    work (18 of 20 checks right, unless told otherwise). Rows made here have no events
+    behind them: tests of rebuilding standings train their workers for real."""
+    for skill in skills:
+        WorkerSkill.objects.update_or_create(
+            worker=worker,
+            skill=skill,
+            defaults={
+                "state": WorkerSkill.State.QUALIFIED,
+                "evidence_right": right,
+                "evidence_wrong": wrong,
+                "score_permille": posterior_permille(right, wrong),
+                "qualified_at": timezone.now(),
+            },
+        )
+    return worker
+
+
+def vetted_workers(count: int, *, prefix="w", qualified=True, **profile_fields):
+    """Vetted workers, by default already past training in every skill."""
+    workers = [
         WorkerProfileFactory(
             user=UserFactory(username=f"{prefix}{i}"),
             status=WorkerProfile.Status.VETTED,
@@ -70,3 +95,4 @@ def vetted_workers(count: int, *, prefix="w", **profile_fields):
         ).user
         for i in range(count)
     ]
+    return [qualify(worker) if qualified else worker for worker in workers]

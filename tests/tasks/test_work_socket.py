@@ -247,6 +247,7 @@ def test_publishing_is_announced_to_connected_workers(
             "kind": "label",
             "reward": {"minor": 5, "currency": "USD", "display": "0.05 USD"},
             "available": True,
+            "training": False,
         }
     ]
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from marketplace.models import Membership, Organization, User, WorkerProfile
 from payouts.services import credit_organization
 
+DEMO_TRAINING_TITLE = "Road sign training (demo)"
 DEMO_SET_TITLE = "Street signs (demo)"
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
 
@@ -101,6 +102,7 @@ class Command(BaseCommand):
                 },
             )
         self._demo_task_set(org, requester)
+        self._demo_training(org, requester)
         self.stdout.write(
             self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
         )
@@ -108,7 +110,8 @@ class Command(BaseCommand):
         self.stdout.write("  admin        (staff: vetting queue, Django admin)")
         self.stdout.write("  requester    (Demo Data Co, funded with 500.00 USD, email verified)")
         self.stdout.write("  coordinator  (Siem Reap Youth Centre: enrol workers by CSV)")
-        self.stdout.write("  sokha, dara, sreymom, vibol  (vetted workers)")
+        self.stdout.write("  sokha        (vetted worker, new: starts on the training set)")
+        self.stdout.write("  dara, sreymom, vibol  (vetted workers who passed training)")
         self.stdout.write("  applicant    (a pending worker application)")
         self.stdout.write("  a published demo set: log in as a worker and open /work/")
 
@@ -157,3 +160,62 @@ class Command(BaseCommand):
             for i, (text, answer) in enumerate(descriptions + descriptions[:2])
         )
         publish_task_set(task_set_id=task_set.pk, actor=requester)
+
+    def _demo_training(self, org, requester):
+        """A paid training set for the label skill. Sokha starts on it, as every newly
+        vetted worker does; the other demo workers pass it here, through the same
+        claim and submit services a phone uses, so their standings have real events."""
+        import uuid
+
+        from tasks import work
+        from tasks.models import Task, TaskSet
+        from tasks.services import publish_task_set
+
+        if TaskSet.objects.filter(organization=org, title=DEMO_TRAINING_TITLE).exists():
+            return
+        task_set = TaskSet.objects.create(
+            organization=org,
+            created_by=requester,
+            title=DEMO_TRAINING_TITLE,
+            instructions=(
+                "Practice with known answers, paid as usual. After each answer you see the "
+                "right one and why. Get enough right and paid work unlocks."
+            ),
+            kind=TaskSet.Kind.LABEL,
+            label_options=["stop", "give way", "speed limit", "other"],
+            reward_minor=4,
+            expected_seconds_per_task=15,
+            is_training=True,
+            training_answer_budget=200,
+        )
+        signs = [
+            ("A red octagon", "stop", "Only stop signs are octagons."),
+            ("A triangle pointing down", "give way", "A downward triangle means give way."),
+            ("A red ring around a number", "speed limit", "A number in a red ring is a limit."),
+            ("A blue square with a white P", "other", "Parking signs are not in the list."),
+        ]
+        Task.objects.bulk_create(
+            Task(
+                task_set=task_set,
+                external_id=f"practice-{i}",
+                payload_text=f"{signs[i % 4][0]} (practice {i + 1})",
+                is_gold=True,
+                gold_answer=signs[i % 4][1],
+                gold_explanation=signs[i % 4][2],
+            )
+            for i in range(24)
+        )
+        publish_task_set(task_set_id=task_set.pk, actor=requester)
+        answers = {text: answer for text, answer, _why in signs}
+        for username in ("dara", "sreymom", "vibol"):
+            worker = User.objects.get(username=username)
+            for _ in range(10):
+                assignment = work.claim_next_task(worker=worker, task_set_id=task_set.pk).assignment
+                text = assignment.task.payload_text.split(" (")[0]
+                work.submit_answer(
+                    worker=worker,
+                    assignment_id=assignment.pk,
+                    answer=answers[text],
+                    submission_id=uuid.uuid4(),
+                    seconds_spent=12,
+                )

@@ -1,0 +1,625 @@
+"""Writes of the quality system: scoring answers, recording reputation events and
+folding them into standings, reviews, appeals and gold corrections.
+
+Locking: a standing row (worker, skill) is locked FOR UPDATE before an event is folded
+into it, always in ascending worker id order when several are touched at once (a task
+closing updates every worker who answered it), so two closings never deadlock."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from marketplace.models import Membership, User
+from marketplace.services import notify, record_audit
+from reputation import aggregation, scoring
+from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
+from reputation.standing import EventFacts, Standing, apply_event
+from tasks.models import Assignment, Task, TaskSet
+
+Review = Assignment.ReviewStatus
+Source = ReputationEvent.Source
+# Consensus below this confidence says nothing about anyone: everyone is approved and
+# no agreement evidence is recorded.
+CONSENSUS_EVIDENCE_MIN_PERMILLE = 600
+# A gold task is contested when this many well-rated workers fail it, and they are at
+# least half of its answers.
+CONTEST_MIN_FAILS = 3
+CONTEST_MIN_SCORE_PERMILLE = 750
+REQUESTER_ROLES = [Membership.Role.ADMIN, Membership.Role.MEMBER]
+
+
+def skill_for(kind: str, language: str = "") -> str:
+    """The skill a set exercises: its kind, and for transcription also its language."""
+    if kind == TaskSet.Kind.TRANSCRIPTION and language:
+        return f"transcription:{language}"
+    return kind
+
+
+def set_skill(task_set: TaskSet) -> str:
+    return skill_for(task_set.kind, task_set.language)
+
+
+# --- Folding events into standings ---------------------------------------------
+
+
+def _locked_standings(worker_ids: list[int], skill: str) -> dict[int, WorkerSkill]:
+    """The (worker, skill) rows, created if missing, locked in worker id order."""
+    WorkerSkill.objects.bulk_create(
+        [WorkerSkill(worker_id=worker_id, skill=skill) for worker_id in worker_ids],
+        ignore_conflicts=True,
+    )
+    rows = (
+        WorkerSkill.objects.select_for_update()
+        .filter(worker_id__in=worker_ids, skill=skill)
+        .order_by("worker_id")
+    )
+    return {row.worker_id: row for row in rows}
+
+
+def _fold(row: WorkerSkill, event: ReputationEvent) -> str | None:
+    standing = Standing.of(row)
+    change = apply_event(standing, _facts(event))
+    standing.copy_to(row)
+    row.save()
+    return change
+
+
+def _facts(event: ReputationEvent) -> EventFacts:
+    return EventFacts(
+        event.pk, event.source, event.credit_permille, event.weight_permille, event.created_at
+    )
+
+
+def rebuild_standing(*, worker_id: int, skill: str) -> WorkerSkill:
+    """Fold every live event of (worker, skill) again from the start: what
+    `recompute_reputation` does, and what a voided event needs."""
+    with transaction.atomic():
+        row = _locked_standings([worker_id], skill)[worker_id]
+        standing = Standing()
+        events = ReputationEvent.objects.filter(
+            worker_id=worker_id, skill=skill, voided_at__isnull=True
+        ).order_by("pk")
+        for event in events.iterator(chunk_size=2000):
+            apply_event(standing, _facts(event))
+        standing.copy_to(row)
+        row.save()
+    return row
+
+
+def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill) -> None:
+    """Tell the worker when their access changed, and the admins on a demotion."""
+    if change is None:
+        return
+    with translation.override(worker.preferred_language or None):
+        if change == "qualified":
+            notify(
+                user=worker,
+                subject=_("You passed training"),
+                body=_("You can now take paid work in %(skill)s.") % {"skill": skill},
+            )
+        elif change == "failed_training":
+            notify(
+                user=worker,
+                subject=_("Training not passed yet"),
+                body=_(
+                    "Too few of your training answers were right this time. Read the "
+                    "explanations on your quality page; you can try again after %(when)s."
+                )
+                % {"when": timezone.localtime(row.cooldown_until).strftime("%Y-%m-%d %H:%M")},
+            )
+        else:
+            notify(
+                user=worker,
+                subject=_("Back to training"),
+                body=_(
+                    "Too many of your recent checks in %(skill)s were wrong, so you are back "
+                    "in training for it. Your quality page shows which ones and why."
+                )
+                % {"skill": skill},
+            )
+    if change == "demoted":
+        raise_flag(
+            worker=worker,
+            signal=Flag.Signal.QUALITY_FLOOR,
+            severity=2,
+            evidence={
+                "skill": skill,
+                "score_permille": row.score_permille,
+                "evidence_right": round(row.evidence_right, 3),
+                "evidence_wrong": round(row.evidence_wrong, 3),
+                "checks_since_qualified": row.checks_since_qualified,
+                "floor_permille": settings.QUALITY_FLOOR_PERMILLE,
+            },
+        )
+
+
+def raise_flag(*, worker: User, signal: str, severity: int, evidence: dict) -> Flag:
+    """One open flag per worker and signal: a repeat updates its evidence."""
+    flag = (
+        Flag.objects.select_for_update()
+        .filter(worker=worker, signal=signal, status=Flag.Status.OPEN)
+        .first()
+    )
+    if flag is None:
+        return Flag.objects.create(
+            worker=worker, signal=signal, severity=severity, evidence=evidence
+        )
+    flag.evidence = {**flag.evidence, **evidence}
+    flag.severity = max(flag.severity, severity)
+    flag.save(update_fields=["evidence", "severity", "updated_at"])
+    return flag
+
+
+def _record(
+    *,
+    assignment: Assignment,
+    task_set: TaskSet,
+    source: str,
+    credit: int,
+    weight: int,
+    now,
+) -> ReputationEvent:
+    return ReputationEvent.objects.create(
+        worker_id=assignment.worker_id,
+        skill=set_skill(task_set),
+        source=source,
+        assignment=assignment,
+        organization_id=task_set.organization_id,
+        credit_permille=credit,
+        weight_permille=weight,
+        created_at=now,
+    )
+
+
+# --- On every answer (inside the submit transaction) ---------------------------
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a trainee sees right after answering: whether it was right and why."""
+
+    correct: bool
+    credit_permille: int
+    right_answer: object
+    explanation: str
+
+
+def record_answer(
+    *, assignment: Assignment, task_set: TaskSet, task_closed: bool
+) -> Feedback | None:
+    """Score a gold answer and fold it into the worker's standing; when a regular task
+    has all its answers, settle its consensus. Runs inside the submit transaction, so
+    the answer and its evidence commit together. Constant time per answer (a task's
+    closing touches its few answers)."""
+    now = timezone.now()
+    if assignment.is_gold:
+        return _record_check(assignment=assignment, task_set=task_set, now=now)
+    if task_closed:
+        settle_task(task_id=assignment.task_id, task_set=task_set, now=now)
+    return None
+
+
+def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback | None:
+    task = Task.objects.only("gold_answer", "gold_explanation").get(pk=assignment.task_id)
+    credit = scoring.credit_permille(task_set, assignment.answer, task.gold_answer)
+    passed = scoring.passes(task_set, credit)
+    assignment.gold_credit_permille = credit
+    assignment.reviewed_at = now
+    if passed or task_set.is_training:
+        # Training answers are paid and never held against anyone: they are practice.
+        assignment.review_status = Review.APPROVED
+        assignment.review_reason = ""
+    else:
+        assignment.review_status = Review.SOFT_REJECTED
+        assignment.review_reason = _gold_reason(task_set, task.gold_answer)
+    assignment.save(
+        update_fields=["gold_credit_permille", "review_status", "review_reason", "reviewed_at"]
+    )
+    event = _record(
+        assignment=assignment,
+        task_set=task_set,
+        source=Source.TRAINING if task_set.is_training else Source.GOLD,
+        credit=credit,
+        weight=1000,
+        now=now,
+    )
+    row = _locked_standings([assignment.worker_id], event.skill)[assignment.worker_id]
+    change = _fold(row, event)
+    _after_change(assignment.worker, event.skill, change, row)
+    if not task_set.is_training:
+        if not passed:
+            _maybe_contest_gold(task=task, task_set=task_set, skill=event.skill, now=now)
+        # A regular set's checks must look like any other task on the wire: their
+        # results are shown later, on the worker's quality page.
+        return None
+    return Feedback(passed, credit, task.gold_answer, task.gold_explanation)
+
+
+def training_feedback(assignment: Assignment, task_set: TaskSet) -> Feedback | None:
+    """The feedback again, for a resent training answer (the first ack may be lost)."""
+    if not (task_set.is_training and assignment.gold_credit_permille is not None):
+        return None
+    task = Task.objects.only("gold_answer", "gold_explanation").get(pk=assignment.task_id)
+    credit = assignment.gold_credit_permille
+    return Feedback(
+        scoring.passes(task_set, credit), credit, task.gold_answer, task.gold_explanation
+    )
+
+
+def _gold_reason(task_set: TaskSet, gold_answer) -> str:
+    shown = ", ".join(gold_answer) if isinstance(gold_answer, list) else str(gold_answer)
+    return _("This was a check task with a known answer: %(answer)s.") % {"answer": shown}
+
+
+def _maybe_contest_gold(*, task: Task, task_set: TaskSet, skill: str, now) -> None:
+    """Many well-rated workers failing one gold task suggests the gold is wrong: tell
+    the requester once, so they can correct it (which rescored everyone)."""
+    if task.gold_contested_at is not None:
+        return
+    answers = Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
+    well_rated = WorkerSkill.objects.filter(
+        skill=skill, score_permille__gte=CONTEST_MIN_SCORE_PERMILLE
+    ).values("worker_id")
+    failed_by_well_rated = answers.filter(
+        gold_credit_permille__lt=task_set.gold_pass_permille, worker_id__in=well_rated
+    ).count()
+    if failed_by_well_rated < CONTEST_MIN_FAILS or failed_by_well_rated * 2 < answers.count():
+        return
+    Task.objects.filter(pk=task.pk).update(gold_contested_at=now)
+    members = User.objects.filter(
+        memberships__organization_id=task_set.organization_id,
+        memberships__role__in=REQUESTER_ROLES,
+    )
+    for member in members:
+        with translation.override(member.preferred_language or None):
+            notify(
+                user=member,
+                subject=_("A gold answer may be wrong"),
+                body=_(
+                    "%(n)d well-rated workers disagreed with the gold answer of task "
+                    "%(task)s in %(set)s. Check it on the set's page and correct it if "
+                    "needed: their scores will be recomputed."
+                )
+                % {"n": failed_by_well_rated, "task": task.external_id, "set": task_set.title},
+            )
+
+
+# --- Consensus for a task that has its answers -----------------------------------
+
+
+def worker_weights(worker_ids: list[int], skill: str) -> dict[int, float]:
+    """Each worker's posterior mean in the skill (the prior mean if they have none)."""
+    scores = dict(
+        WorkerSkill.objects.filter(worker_id__in=worker_ids, skill=skill).values_list(
+            "worker_id", "score_permille"
+        )
+    )
+    prior = Standing().score_permille
+    return {worker_id: scores.get(worker_id, prior) / 1000 for worker_id in worker_ids}
+
+
+def live_estimate(task_set: TaskSet, answers: list, weights: list[float]) -> tuple[object, int]:
+    """The reputation-weighted vote over one task's answers: (answer, confidence)."""
+    if not answers:
+        return None, 0
+    kind = task_set.kind
+    if kind == TaskSet.Kind.TRANSCRIPTION:
+        texts = [scoring.normalised(task_set, answer) for answer in answers]
+        text, confidence = aggregation.transcription_consensus(texts, weights)
+        return text, round(1000 * confidence)
+    options = task_set.label_options
+    weight_array = np.asarray(weights, dtype=float)
+    if kind == TaskSet.Kind.MULTILABEL:
+        chosen = np.array([[option in answer for option in options] for answer in answers])
+        share = (weight_array[:, None] * chosen).sum(axis=0) / weight_array.sum()
+        picked = [option for option, s in zip(options, share, strict=True) if s > 0.5]
+        # The weakest label decides how sure we are of the whole set of labels.
+        confidence = float(np.maximum(share, 1 - share).min()) if len(options) else 1.0
+        return picked, round(1000 * confidence)
+    result = aggregation.weighted_vote(
+        np.zeros(len(answers), dtype=int),
+        np.arange(len(answers)),
+        np.array([options.index(answer) for answer in answers]),
+        1,
+        len(options),
+        weight_array,
+    )
+    return options[int(result.labels[0])], round(1000 * float(result.confidence[0]))
+
+
+def agreement_permille(task_set: TaskSet, answer, consensus) -> int:
+    return scoring.credit_permille(task_set, answer, consensus)
+
+
+def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
+    """A regular task got its last answer: store the live estimate, ask for more
+    answers if it is too unsure (dynamic redundancy), else review each answer against
+    it and record the (lighter) agreement evidence. The caller holds the task's lock."""
+    now = now or timezone.now()
+    task = Task.objects.get(pk=task_id)
+    answers = list(
+        Assignment.objects.filter(task_id=task_id, status=Assignment.Status.SUBMITTED)
+        .exclude(review_status=Review.REJECTED)
+        .order_by("worker_id")
+    )
+    skill = set_skill(task_set)
+    weights = worker_weights([a.worker_id for a in answers], skill)
+    consensus, confidence = live_estimate(
+        task_set, [a.answer for a in answers], [weights[a.worker_id] for a in answers]
+    )
+    task.aggregated_answer = consensus
+    task.confidence_permille = confidence
+    task.aggregation_method = "weighted_vote"
+    if (
+        confidence < task_set.target_confidence_permille
+        and task.extra_assignments < task_set.max_extra_assignments
+    ):
+        # Not sure yet: one more answer, paid from the escrow that covered the cap.
+        task.extra_assignments += 1
+        task.is_open = True
+        task.save(
+            update_fields=[
+                "aggregated_answer",
+                "confidence_permille",
+                "aggregation_method",
+                "extra_assignments",
+                "is_open",
+            ]
+        )
+        return
+    task.save(update_fields=["aggregated_answer", "confidence_permille", "aggregation_method"])
+    sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
+    rows = _locked_standings([a.worker_id for a in answers], skill) if sure else {}
+    for assignment in answers:
+        if assignment.review_status != Review.PENDING:
+            continue
+        agreement = agreement_permille(task_set, assignment.answer, consensus)
+        agrees = not sure or scoring.passes(task_set, agreement)
+        assignment.review_status = Review.APPROVED if agrees else Review.SOFT_REJECTED
+        assignment.review_reason = "" if agrees else _consensus_reason(consensus, confidence)
+        assignment.reviewed_at = now
+        assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+        if not sure:
+            continue
+        event = _record(
+            assignment=assignment,
+            task_set=task_set,
+            source=Source.CONSENSUS,
+            credit=agreement,
+            weight=settings.QUALITY_CONSENSUS_WEIGHT_PERMILLE,
+            now=now,
+        )
+        row = rows[assignment.worker_id]
+        change = _fold(row, event)
+        _after_change(assignment.worker, skill, change, row)
+
+
+def _consensus_reason(consensus, confidence: int) -> str:
+    shown = ", ".join(consensus) if isinstance(consensus, list) else str(consensus)
+    return _(
+        "Other workers, weighted by their track record, answered %(answer)s "
+        "(%(confidence)d%% sure), and your answer differed."
+    ) % {"answer": shown, "confidence": confidence // 10}
+
+
+# --- Requester review, appeals -------------------------------------------------
+
+
+def _require_requester(actor: User, task_set: TaskSet) -> None:
+    if not Membership.objects.filter(
+        user=actor, organization_id=task_set.organization_id, role__in=REQUESTER_ROLES
+    ).exists():
+        raise PermissionDenied(_("Only members of the set's organization may review it."))
+
+
+def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment:
+    """A requester turns a not-used answer into a rejected (unpaid) one. Only answers
+    the evidence already went against (a failed check, or disagreement with a sure
+    consensus) can be rejected, with a reason the worker reads. The reputation cost
+    of one requester's rejections is bounded."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(_("Give the worker a reason."))
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update()
+            .select_related("task_set", "worker")
+            .get(pk=assignment_id)
+        )
+        task_set = assignment.task_set
+        _require_requester(actor, task_set)
+        if assignment.review_status != Review.SOFT_REJECTED:
+            raise ValidationError(
+                _("Only answers that failed a check or disagreed with the others can be rejected.")
+            )
+        now = timezone.now()
+        assignment.review_status = Review.REJECTED
+        assignment.review_reason = f"{assignment.review_reason}\n{reason}".strip()
+        assignment.reviewed_at = now
+        assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+        counted = ReputationEvent.objects.filter(
+            worker_id=assignment.worker_id,
+            organization_id=task_set.organization_id,
+            source=Source.REJECTION,
+            voided_at__isnull=True,
+            weight_permille__gt=0,
+        ).count()
+        weight = 1000 if counted < settings.QUALITY_REJECTIONS_PER_REQUESTER else 0
+        event = _record(
+            assignment=assignment,
+            task_set=task_set,
+            source=Source.REJECTION,
+            credit=0,
+            weight=weight,
+            now=now,
+        )
+        row = _locked_standings([assignment.worker_id], event.skill)[assignment.worker_id]
+        change = _fold(row, event)
+        _after_change(assignment.worker, event.skill, change, row)
+        record_audit(actor=actor, action="answer.reject", target=assignment, reason=reason)
+        with translation.override(assignment.worker.preferred_language or None):
+            notify(
+                user=assignment.worker,
+                subject=_("An answer was rejected"),
+                body=_(
+                    "Your answer in %(set)s was rejected: %(reason)s You can appeal "
+                    "within %(days)d days on your quality page."
+                )
+                % {"set": task_set.title, "reason": reason, "days": settings.APPEAL_WINDOW_DAYS},
+            )
+    return assignment
+
+
+def appeal_deadline(assignment: Assignment):
+    decided = assignment.reviewed_at or assignment.submitted_at
+    return decided + timedelta(days=settings.APPEAL_WINDOW_DAYS) if decided else None
+
+
+def file_appeal(*, worker: User, assignment_id: int, message: str) -> Appeal:
+    message = message.strip()
+    if not message:
+        raise ValidationError(_("Say why you think your answer was right."))
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update().filter(pk=assignment_id, worker=worker).first()
+        )
+        if assignment is None:
+            raise ValidationError(_("That answer is not yours or does not exist."))
+        if assignment.review_status not in (Review.SOFT_REJECTED, Review.REJECTED):
+            raise ValidationError(_("Only answers that were not accepted can be appealed."))
+        if Appeal.objects.filter(assignment=assignment).exists():
+            raise ValidationError(_("You already appealed this answer."))
+        if timezone.now() > appeal_deadline(assignment):
+            raise ValidationError(
+                _("Appeals must be made within %(days)d days.")
+                % {"days": settings.APPEAL_WINDOW_DAYS}
+            )
+        return Appeal.objects.create(assignment=assignment, worker=worker, message=message[:2000])
+
+
+def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> Appeal:
+    """An admin decides. Upholding accepts the answer (paid, used), and voids the
+    evidence against it, so the worker's standing is rebuilt as if it never counted."""
+    if not actor.is_staff:
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(_("Give the worker a reason."))
+    with transaction.atomic():
+        appeal = (
+            Appeal.objects.select_for_update()
+            .select_related("assignment__task_set", "worker")
+            .get(pk=appeal_id)
+        )
+        if appeal.status != Appeal.Status.OPEN:
+            raise ValidationError(_("This appeal was already decided."))
+        now = timezone.now()
+        appeal.status = Appeal.Status.UPHELD if uphold else Appeal.Status.DENIED
+        appeal.decided_at = now
+        appeal.decided_by = actor
+        appeal.decision_reason = reason
+        appeal.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+        assignment = Assignment.objects.select_for_update().get(pk=appeal.assignment_id)
+        if uphold:
+            assignment.review_status = Review.APPROVED
+            assignment.review_reason = _("Accepted on appeal: %(reason)s") % {"reason": reason}
+            assignment.reviewed_at = now
+            assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+            against = ReputationEvent.objects.filter(
+                assignment=assignment, voided_at__isnull=True
+            ).filter(Q(source=Source.REJECTION) | Q(credit_permille__lt=1000))
+            skills = set(against.values_list("skill", flat=True))
+            against.update(voided_at=now, void_reason=f"appeal {appeal.pk} upheld")
+            for skill in sorted(skills):
+                rebuild_standing(worker_id=assignment.worker_id, skill=skill)
+        record_audit(
+            actor=actor,
+            action="appeal.uphold" if uphold else "appeal.deny",
+            target=appeal,
+            reason=reason,
+            data={"assignment": assignment.pk},
+        )
+        with translation.override(appeal.worker.preferred_language or None):
+            notify(
+                user=appeal.worker,
+                subject=_("Your appeal was upheld") if uphold else _("Your appeal was denied"),
+                body=reason,
+            )
+    return appeal
+
+
+# --- Correcting gold -----------------------------------------------------------
+
+
+def correct_gold_answer(
+    *, actor: User, task_id: int, gold_answer, gold_explanation: str | None = None
+) -> int:
+    """Fix a gold task's answer: every answer to it is scored again, the old evidence
+    voided and new evidence recorded, and each affected standing rebuilt. Returns how
+    many answers changed their credit."""
+    from tasks.work import clean_answer
+
+    with transaction.atomic():
+        task = Task.objects.select_for_update().select_related("task_set").get(pk=task_id)
+        task_set = task.task_set
+        _require_requester(actor, task_set)
+        if not task.is_gold:
+            raise ValidationError(_("Only gold tasks have an answer to correct."))
+        task.gold_answer = clean_answer(task_set, gold_answer)
+        if gold_explanation is not None:
+            task.gold_explanation = gold_explanation
+        task.gold_contested_at = None
+        task.save(update_fields=["gold_answer", "gold_explanation", "gold_contested_at"])
+        now = timezone.now()
+        changed = 0
+        affected: set[tuple[int, str]] = set()
+        answers = (
+            Assignment.objects.select_for_update()
+            .filter(task=task, status=Assignment.Status.SUBMITTED)
+            .order_by("pk")
+        )
+        for assignment in answers:
+            credit = scoring.credit_permille(task_set, assignment.answer, task.gold_answer)
+            if credit == assignment.gold_credit_permille:
+                continue
+            changed += 1
+            source = Source.TRAINING if task_set.is_training else Source.GOLD
+            ReputationEvent.objects.filter(
+                assignment=assignment, source=source, voided_at__isnull=True
+            ).update(voided_at=now, void_reason="gold answer corrected")
+            event = _record(
+                assignment=assignment,
+                task_set=task_set,
+                source=source,
+                credit=credit,
+                weight=1000,
+                now=now,
+            )
+            affected.add((assignment.worker_id, event.skill))
+            assignment.gold_credit_permille = credit
+            if assignment.review_status != Review.REJECTED:
+                passed = scoring.passes(task_set, credit) or task_set.is_training
+                assignment.review_status = Review.APPROVED if passed else Review.SOFT_REJECTED
+                assignment.review_reason = (
+                    "" if passed else _gold_reason(task_set, task.gold_answer)
+                )
+                assignment.reviewed_at = now
+            assignment.save(
+                update_fields=[
+                    "gold_credit_permille",
+                    "review_status",
+                    "review_reason",
+                    "reviewed_at",
+                ]
+            )
+        for worker_id, skill in sorted(affected):
+            rebuild_standing(worker_id=worker_id, skill=skill)
+        record_audit(actor=actor, action="gold.correct", target=task, data={"rescored": changed})
+    return changed
