@@ -127,7 +127,7 @@ class Task(models.Model):
     # task closes, replaced by Dawid-Skene when the set's results are computed.
     aggregated_answer = models.JSONField(null=True, blank=True)
     confidence_permille = models.PositiveSmallIntegerField(null=True, blank=True)
-    aggregation_method = models.CharField(max_length=20, blank=True)
+    aggregation_method = models.CharField(max_length=30, blank=True)
     # A gold task that qualified workers keep failing: its answer may be wrong.
     gold_contested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

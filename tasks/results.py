@@ -2,9 +2,10 @@
 with a pseudonymous worker id (stable within the set, never the real id), the time
 taken, and an aggregated answer with a confidence.
 
-Aggregation here is plain majority vote; the quality issue replaces it with
-reputation-weighted and Dawid-Skene estimates. Gold tasks are quality checks and
-are left out of results."""
+The aggregated answer is the task's stored one: the reputation-weighted vote from
+when the task closed, replaced by Dawid-Skene once the set's final results are
+computed (reputation.consensus); plain majority vote only for a task not yet closed.
+Gold tasks are quality checks and are left out of results."""
 
 import csv
 import hashlib
@@ -63,6 +64,8 @@ def _result(task_set: TaskSet, task: Task) -> dict:
         {
             "worker": pseudonym(task_set.pk, assignment.worker_id),
             "answer": assignment.answer,
+            # approved, soft_rejected (paid, disagreed with the evidence), rejected, pending
+            "review": assignment.review_status,
             "seconds": assignment.seconds_spent,
             "submitted_at": assignment.submitted_at.isoformat()
             if assignment.submitted_at
@@ -70,11 +73,17 @@ def _result(task_set: TaskSet, task: Task) -> dict:
         }
         for assignment in task.submitted
     ]
-    aggregated, confidence = majority(task_set, [item["answer"] for item in answers])
+    if task.confidence_permille is not None:
+        aggregated, confidence = task.aggregated_answer, task.confidence_permille / 1000
+        method = task.aggregation_method
+    else:
+        aggregated, confidence = majority(task_set, [item["answer"] for item in answers])
+        method = "majority"
     return {
         "external_id": task.external_id,
         "aggregated_answer": aggregated,
         "confidence": confidence,
+        "method": method,
         "answers": answers,
         "metadata": task.metadata,
     }

@@ -6,3 +6,10 @@ def process_upload_job(job_id: int) -> None:
     from tasks.upload_jobs import run_upload_job
 
     run_upload_job(job_id)
+
+
+@shared_task
+def aggregate_task_set(task_set_id: int) -> int:
+    from reputation.consensus import aggregate_set
+
+    return aggregate_set(task_set_id=task_set_id)

@@ -36,6 +36,7 @@ from reputation.selectors import standings_for
 from reputation.services import skill_for
 from tasks import events
 from tasks.models import Assignment, Task, TaskSet, live_claim
+from tasks.tasks import aggregate_task_set
 
 Status = Assignment.Status
 MAX_TRANSCRIPTION_CHARS = 5000
@@ -518,6 +519,8 @@ def complete_if_finished(*, task_set_id: int) -> bool:
         task_set.completed_at = timezone.now()
         task_set.save(update_fields=["status", "completed_at"])
         events.sets_changed_on_commit([task_set])
+        # Final results (Dawid-Skene over the whole set) in the background.
+        transaction.on_commit(lambda: aggregate_task_set.delay(task_set.pk), robust=True)
         return True
 
 

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='task',
             name='aggregation_method',
-            field=models.CharField(blank=True, max_length=20),
+            field=models.CharField(blank=True, max_length=30),
         ),
         migrations.AddField(
             model_name='task',
