@@ -58,7 +58,10 @@ class TaskSetSerializer(serializers.ModelSerializer):
             "id", "organization", "title", "instructions", "kind", "label_options",
             "reward_minor", "currency", "assignments_per_task", "gold_ratio_permille",
             "time_limit_seconds", "expected_seconds_per_task", "priority", "language",
-            "required_skill", "min_reputation_permille", "status",
+            "required_skill", "min_reputation_permille", "is_training",
+            "training_answer_budget", "gold_pass_permille", "normalise_case",
+            "normalise_punctuation", "consensus_model", "target_confidence_permille",
+            "max_extra_assignments", "status",
             "created_at", "published_at", "paused_at", "cancelled_at",
             "task_count", "gold_count", "hourly_pay_minor", "cost",
         ]  # fmt: skip
@@ -101,6 +104,21 @@ class TaskSetCreateSerializer(serializers.Serializer):
         max_length=50, required=False, allow_blank=True, default=""
     )
     min_reputation_permille = serializers.IntegerField(min_value=0, max_value=1000, default=0)
+    is_training = serializers.BooleanField(
+        default=False, help_text="Gold tasks only, for workers not yet qualified in the skill."
+    )
+    training_answer_budget = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="Training sets: how many answers to fund.",
+    )  # fmt: skip
+    gold_pass_permille = serializers.IntegerField(min_value=1, max_value=1000, default=800)
+    normalise_case = serializers.BooleanField(default=True)
+    normalise_punctuation = serializers.BooleanField(default=False)
+    consensus_model = serializers.ChoiceField(
+        choices=TaskSet._meta.get_field("consensus_model").choices, default="one_coin"
+    )
+    target_confidence_permille = serializers.IntegerField(min_value=0, max_value=1000, default=0)
+    max_extra_assignments = serializers.IntegerField(min_value=0, max_value=10, default=0)
 
 
 class TaskSetListView(APIView):

@@ -65,8 +65,53 @@ class TaskSetForm(forms.Form):
         initial=0,
         required=False,
         help_text=_(
-            "Every worker counts as 50 (of 100) until gold results give them a score of their own."
+            "A newly trained worker starts near 67 (of 100); gold checks and agreement with "
+            "others move it."
         ),
+    )
+    is_training = forms.BooleanField(
+        label=_("Training set (gold tasks only, for workers not yet qualified)"), required=False
+    )
+    training_answer_budget = forms.IntegerField(
+        label=_("Training answers to fund"), min_value=1, required=False
+    )
+    gold_pass_percent = forms.IntegerField(
+        label=_("A check passes at this score (%)"),
+        min_value=1,
+        max_value=100,
+        initial=80,
+        required=False,
+        help_text=_("Labels must match exactly; multi-label and transcription get partial credit."),
+    )
+    normalise_case = forms.BooleanField(
+        label=_("Transcription: ignore upper and lower case"), required=False, initial=True
+    )
+    normalise_punctuation = forms.BooleanField(
+        label=_("Transcription: ignore punctuation"), required=False
+    )
+    consensus_model = forms.ChoiceField(
+        label=_("Final results"),
+        choices=[
+            ("one_coin", _("Dawid-Skene, one accuracy per worker (recommended)")),
+            ("full", _("Dawid-Skene, full confusion matrix (large sets)")),
+        ],
+        initial="one_coin",
+        required=False,
+    )
+    target_confidence_percent = forms.IntegerField(
+        label=_("Ask for more answers below this confidence (%; 0 = never)"),
+        min_value=0,
+        max_value=100,
+        initial=0,
+        required=False,
+    )
+    max_extra_assignments = forms.IntegerField(
+        label=_("At most this many extra answers per task"),
+        min_value=0,
+        max_value=10,
+        initial=0,
+        required=False,
+        help_text=_("The escrow covers them all; what is not used comes back."),
     )
 
     def __init__(self, *args, organizations=None, editing: TaskSet | None = None, **kwargs):
@@ -100,6 +145,14 @@ class TaskSetForm(forms.Form):
             "centre": task_set.centre,
             "required_skill": task_set.required_skill,
             "min_reputation_percent": task_set.min_reputation_permille // 10,
+            "is_training": task_set.is_training,
+            "training_answer_budget": task_set.training_answer_budget,
+            "gold_pass_percent": task_set.gold_pass_permille // 10,
+            "normalise_case": task_set.normalise_case,
+            "normalise_punctuation": task_set.normalise_punctuation,
+            "consensus_model": task_set.consensus_model,
+            "target_confidence_percent": task_set.target_confidence_permille // 10,
+            "max_extra_assignments": task_set.max_extra_assignments,
         }
 
     def task_set_fields(self) -> dict:
@@ -121,6 +174,14 @@ class TaskSetForm(forms.Form):
             "centre": data["centre"],
             "required_skill": data["required_skill"],
             "min_reputation_permille": (data["min_reputation_percent"] or 0) * 10,
+            "is_training": data["is_training"],
+            "training_answer_budget": data["training_answer_budget"],
+            "gold_pass_permille": (data["gold_pass_percent"] or 80) * 10,
+            "normalise_case": data["normalise_case"],
+            "normalise_punctuation": data["normalise_punctuation"],
+            "consensus_model": data["consensus_model"] or "one_coin",
+            "target_confidence_permille": (data["target_confidence_percent"] or 0) * 10,
+            "max_extra_assignments": data["max_extra_assignments"] or 0,
         }
 
     def clean_language(self) -> str:

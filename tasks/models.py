@@ -156,6 +156,10 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"{self.task_set_id}:{self.external_id}"
 
+    @property
+    def confidence_percent(self) -> int | None:
+        return None if self.confidence_permille is None else self.confidence_permille // 10
+
 
 class Assignment(models.Model):
     class Status(models.TextChoices):

@@ -83,6 +83,15 @@ EDITABLE_FIELDS = SAFE_FIELDS_AFTER_PUBLISH | {
     "centre",
     "required_skill",
     "min_reputation_permille",
+    # Quality: how answers are checked and combined, and training.
+    "is_training",
+    "training_answer_budget",
+    "gold_pass_permille",
+    "normalise_case",
+    "normalise_punctuation",
+    "consensus_model",
+    "target_confidence_permille",
+    "max_extra_assignments",
 }
 
 

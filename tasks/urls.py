@@ -18,5 +18,15 @@ urlpatterns = [
         views.task_set_export,
         name="task_set_export",
     ),
+    path(
+        "<int:task_set_id>/answers/<int:assignment_id>/reject/",
+        views.task_set_reject_answer,
+        name="task_set_reject_answer",
+    ),
+    path(
+        "<int:task_set_id>/gold/<int:task_id>/correct/",
+        views.task_set_correct_gold,
+        name="task_set_correct_gold",
+    ),
     path("<int:task_set_id>/<slug:action>/", views.task_set_action, name="task_set_action"),
 ]

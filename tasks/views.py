@@ -12,6 +12,7 @@ from marketplace.rows import RowErrors
 from marketplace.selectors import requester_organizations
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
+from reputation.services import correct_gold_answer, reject_answer
 from tasks import services
 from tasks.forms import TaskFileForm, TaskSetForm
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
@@ -119,6 +120,13 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             "task_count": task_set.tasks.count(),
             "upload_form": TaskFileForm(),
             "upload_errors": upload_errors,
+            "contested_gold": _contested_gold(task_set),
+            "not_used": task_set.assignments.filter(
+                status="submitted", review_status="soft_rejected"
+            )
+            .select_related("task")
+            .order_by("-reviewed_at")[:50],
+            "rejection_cap": settings.QUALITY_REJECTIONS_PER_REQUESTER,
             "action_error": action_error,
         },
         status=status,
@@ -207,6 +215,54 @@ ACTIONS = {
     "resume": services.resume_task_set,
     "cancel": services.cancel_task_set,
 }
+
+
+def _contested_gold(task_set) -> list:
+    contested = list(task_set.tasks.filter(is_gold=True, gold_contested_at__isnull=False))
+    for task in contested:
+        answer = task.gold_answer
+        task.gold_answer_text = ", ".join(answer) if isinstance(answer, list) else answer
+    return contested
+
+
+@require_POST
+@requester_required
+def task_set_reject_answer(request, task_set_id: int, assignment_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    get_object_or_404(task_set.assignments, pk=assignment_id)
+    try:
+        reject_answer(
+            actor=request.user, assignment_id=assignment_id, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:
+        return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
+    messages.success(request, _("The answer was rejected and the worker told why."))
+    return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+@require_POST
+@requester_required
+def task_set_correct_gold(request, task_set_id: int, task_id: int):
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    task = get_object_or_404(task_set.tasks, pk=task_id, is_gold=True)
+    raw = request.POST.get("gold_answer", "").strip()
+    # Multi-label gold is typed as "a, b".
+    answer = [part.strip() for part in raw.split(",") if part.strip()]
+    if task_set.kind != "multilabel":
+        answer = raw
+    try:
+        rescored = correct_gold_answer(
+            actor=request.user,
+            task_id=task.pk,
+            gold_answer=answer,
+            gold_explanation=request.POST.get("gold_explanation"),
+        )
+    except ValidationError as exc:
+        return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
+    messages.success(
+        request, _("Gold answer corrected; %(n)d answers were scored again.") % {"n": rescored}
+    )
+    return redirect("task_set_detail", task_set_id=task_set.pk)
 
 
 @require_POST
