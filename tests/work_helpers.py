@@ -52,7 +52,9 @@ def published_set(
                 external_id=f"g{i}",
                 payload_text=f"check {i}",
                 is_gold=True,
-                gold_answer=options[0] if task_set.kind == "label" else [options[0]],
+                gold_answer={"label": options[0], "multilabel": [options[0]]}.get(
+                    task_set.kind, f"check {i}"
+                ),
                 gold_explanation="SECRET-EXPLANATION",
             )
             for i in range(gold)
