@@ -14,6 +14,9 @@ def race(*calls: Callable[[], object]) -> list[object]:
 
     def run(index: int, call: Callable[[], object]) -> None:
         try:
+            # Connect first: opening a connection takes milliseconds, which would
+            # spread the calls out instead of starting them together.
+            connection.ensure_connection()
             barrier.wait()
             outcomes[index] = call()
         except Exception as exc:
