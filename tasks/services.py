@@ -173,7 +173,7 @@ def check_fair_pay(task_set: TaskSet) -> None:
 
 def owed_for_submitted_work(task_set: TaskSet) -> int:
     """Rewards of every submitted answer plus the platform fee on them, rounded up as
-    in the cost preview."""
+    in the cost preview. Rejected answers count too: an appeal may restore them."""
     rewards = (
         Assignment.objects.filter(task_set=task_set, status=Assignment.Status.SUBMITTED).aggregate(
             total=Sum("reward_minor")

@@ -589,7 +589,9 @@ class Earnings:
 def earnings_by_currency(worker: User) -> list[Earnings]:
     start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = (
+        # A rejected answer is not paid (unless an appeal restores it).
         Assignment.objects.filter(worker=worker, status=Status.SUBMITTED)
+        .exclude(review_status=Assignment.ReviewStatus.REJECTED)
         .values("currency")
         .annotate(
             pending=Sum("reward_minor"),
