@@ -25,6 +25,7 @@ from tasks.pricing import (
     pay_floor_minor,
     platform_fee_minor,
 )
+from tasks.tasks import aggregate_task_set
 from tasks.work import complete_if_finished, withdraw_claims
 
 Status = TaskSet.Status
@@ -359,6 +360,8 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
                 created_by=actor,
                 no_overdraft=[escrow],
             )
+        # The answers given so far still get their final results.
+        transaction.on_commit(lambda: aggregate_task_set.delay(task_set.pk), robust=True)
     return task_set
 
 

@@ -111,3 +111,19 @@ def test_multilabel_and_transcription_sets_aggregate_too(requester_org, requeste
     aggregate_set(task_set_id=text.pk)
     task.refresh_from_db()
     assert task.aggregated_answer == "the red stop sign" and task.aggregation_method == "rover"
+
+
+def test_cancelling_a_set_still_aggregates_the_answers_given(
+    requester_org, requester, admin_user, django_capture_on_commit_callbacks
+):
+    from tasks import services
+
+    task_set = make_set(requester_org, requester, admin_user)
+    first, second = vetted_workers(2)
+    task = task_set.tasks.filter(is_gold=False).first()
+    submitted(task, first, "bird")
+    submitted(task, second, "bird")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_task_set(task_set_id=task_set.pk, actor=requester)
+    task.refresh_from_db()
+    assert task.aggregated_answer == "bird" and task.aggregation_method.startswith("dawid")
