@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("worker/", views.worker_home, name="worker_home"),
     path("worker/apply/", views.worker_apply, name="worker_apply"),
+    path("work/quality/", include("reputation.urls")),
     path("work/", include("tasks.work_urls")),
     path("setup/", views.setup_account, name="setup_account"),
     path("setup/<str:token>/", views.setup_account, name="setup_account_link"),
@@ -27,6 +28,7 @@ urlpatterns = [
     path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),
+    path("staff/appeals/", include("reputation.staff_urls")),
     path("staff/credit/", payout_views.credit_organization_view, name="staff_credit"),
     path(
         "requester/<slug:slug>/members/",

@@ -4,6 +4,7 @@
 // nothing, and the submission_id makes a resend harmless.
 const root = document.getElementById("work");
 const T = JSON.parse(document.getElementById("work-strings").textContent);
+const F = document.getElementById("feedback-strings").dataset; // training feedback, set list
 // One outbox per worker: phones are shared at centres, and one worker's answers must
 // never be sent (and refused) under another's session.
 const OUTBOX = "work-outbox-" + root.dataset.user;
@@ -17,6 +18,14 @@ let shownAt = 0;
 let bytes = 0;
 let sending = null; // the outbox entry awaiting its ack
 let pongTimer = null;
+const sets = new Map(); // id -> the set as `welcome`/`sets` describe it
+// Training feedback waiting to be read, oldest first. While one is on screen nothing
+// replaces it: what arrives meanwhile (the next task) waits for Continue.
+const feedbacks = [];
+let afterFeedback = null;
+const later = (show) => { if (feedbacks.length) afterFeedback = show; else show(); };
+const shown = (v) => Array.isArray(v) ? v.join(", ") || "—" : String(v ?? "—");
+const badge = (set) => set && set.training ? el("span", { class: "status" }, F.training) : "";
 
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
@@ -57,6 +66,37 @@ function showEarnings(rows) {
     el("span", {}, `${T.today}: ${e.today.display} (${e.today_count})`), " · ",
     el("span", {}, `${T.pending}: ${e.pending.display}`), el("br"),
   ]), net);
+}
+
+function showSets(list, all) {
+  if (all) sets.clear();
+  for (const s of list) s.available ? sets.set(s.id, s) : sets.delete(s.id);
+  const items = [...sets.values()].map((s) => el("li", {}, `${s.title} · ${s.reward.display} `, badge(s)));
+  document.getElementById("sets").replaceChildren(...(items.length ? items : [el("li", {}, F.none)]));
+}
+
+function showFeedback() {
+  const { feedback, task, answer } = feedbacks[0];
+  const credit = feedback.credit_permille;
+  const cont = el("button", { class: "big", onclick: nextFeedback }, F.continue);
+  root.replaceChildren(el("div", { class: "card feedback", role: "status" },
+    task ? task.payload.image ? el("img", { class: "task-image", src: task.payload.image, alt: T.image })
+      : el("blockquote", { class: "task-text" }, task.payload.text) : "",
+    el("p", {}, el("strong", {}, feedback.correct ? F.right : `${F.wrong} ${shown(feedback.right_answer)}`),
+      credit > 0 && credit < 1000 ? ` (${F.partial.replace("{p}", Math.floor(credit / 10))})` : ""),
+    answer === undefined ? "" : el("p", {}, `${F.yours} ${shown(answer)}`),
+    feedback.explanation ? el("p", { class: "explanation" }, feedback.explanation) : "",
+    cont));
+  cont.focus();
+}
+
+function nextFeedback() {
+  feedbacks.shift();
+  if (feedbacks.length) return showFeedback();
+  const show = afterFeedback;
+  afterFeedback = null;
+  if (show) show();
+  else root.replaceChildren(el("p", { class: "card" }, T.saved));
 }
 
 function showMessage(text, cls = "card") {
@@ -108,7 +148,7 @@ function showTask(task) {
   const release = (reason) => () => send({ type: "release", assignment: task.assignment, reason, next: true });
   root.replaceChildren(el("div", { class: "card task", "data-assignment": task.assignment },
     el("p", { class: "meta" },
-      el("span", {}, el("strong", {}, task.set.title), " · ",
+      el("span", {}, el("strong", {}, task.set.title), " ", badge(sets.get(task.set.id)), " · ",
         el("a", { href: task.set.instructions, target: "_blank" }, T.instructions)),
       el("span", {}, `${T.reward}: ${task.reward.display}`), clock),
     body, answerArea, submitButton || "",
@@ -157,14 +197,22 @@ function onMessage(msg) {
   switch (msg.type) {
     case "welcome":
       showEarnings(msg.worker.earnings);
+      showSets(msg.sets, true);
       // Resume the held task unless its answer is already waiting in the outbox.
-      if (msg.assignment && !outbox().some((e) => e.assignment === msg.assignment.assignment)) showTask(msg.assignment);
+      if (msg.assignment && !outbox().some((e) => e.assignment === msg.assignment.assignment)) later(() => showTask(msg.assignment));
       flush(true);
       break;
-    case "task": showTask(msg); break;
-    case "no_task": current = null; showMessage(msg.message); break;
+    case "task": later(() => showTask(msg)); break;
+    case "no_task": later(() => { current = null; showMessage(msg.message); }); break;
     case "submitted":
       showEarnings(msg.earnings);
+      if (msg.feedback) {
+        // Training only: show it before anything else, and hold what comes next.
+        const entry = outbox().find((e) => e.submission_id === msg.submission_id);
+        feedbacks.push({ feedback: msg.feedback, answer: entry?.answer, task: entry && answered.get(entry.assignment) });
+        if (current) { const held = current; current = null; afterFeedback = () => showTask(held); }
+        if (feedbacks.length === 1) showFeedback();
+      }
       settle(msg.submission_id);
       flush(false);
       break;
@@ -173,7 +221,8 @@ function onMessage(msg) {
       if (current && current.assignment === msg.assignment) { current = null; showMessage(T.revoked); }
       break;
     case "sets":
-      if (!current && msg.sets.some((s) => s.available)) showMessage(T.setsOpen);
+      showSets(msg.sets, false);
+      if (!current && !feedbacks.length && msg.sets.some((s) => s.available)) showMessage(T.setsOpen);
       break;
     case "error": {
       // Refusals name their message; an unnamed one while an answer is in flight is
@@ -241,6 +290,10 @@ addEventListener("online", () => { if (!ws || ws.readyState > 1) { delay = 1000;
 // answers must go to the outbox rather than into it.
 addEventListener("offline", () => { if (ws) ws.close(); status(T.offline); });
 addEventListener("keydown", (e) => {
+  if (feedbacks.length) {
+    if (e.key === "Enter") { e.preventDefault(); nextFeedback(); }
+    return;
+  }
   if (!current || e.target.tagName === "TEXTAREA" && !(e.key === "Enter" && e.ctrlKey)) return;
   const card = root.querySelector(".task");
   if (/^[1-9]$/.test(e.key)) card.querySelector(`[data-key="${e.key}"]`)?.click();

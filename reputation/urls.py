@@ -1,0 +1,8 @@
+from django.urls import path
+
+from reputation import views
+
+urlpatterns = [
+    path("", views.quality_page, name="quality_page"),
+    path("appeal/<int:assignment_id>/", views.quality_appeal, name="quality_appeal"),
+]
