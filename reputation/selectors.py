@@ -18,7 +18,7 @@ def recent_checks(worker_id: int, skill: str, limit: int = 20) -> QuerySet[Reput
     the task (its right answer and explanation may be shown: these were answered)."""
     return (
         ReputationEvent.objects.filter(
-            worker_id=worker_id, skill=skill, source__in=["gold", "training"]
+            worker_id=worker_id, skill=skill, source__in=["gold", "training"], voided_at=None
         )
         .select_related("assignment__task", "assignment__task_set")
         .order_by("-pk")[:limit]

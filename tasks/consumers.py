@@ -50,6 +50,10 @@ def _submit(worker: User, message: dict, auto_next: bool) -> list[dict]:
         seconds_spent=_optional_int(message.get("seconds")),
     )
     replies = [protocol.submitted_message(submission, worker)]
+    if submission.feedback is not None:
+        # A training answer may have qualified the worker (or ended an attempt): the
+        # sets open to them change at once.
+        replies.append(protocol.sets_after_training(worker, submission.assignment.task_set))
     if auto_next:  # the next task in the same round trip
         replies.append(_claim(worker, None))
     return replies
@@ -198,6 +202,8 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
     async def on_submit(self, message: dict) -> None:
         auto_next = bool(message.get("next", self.auto_next))
         for reply in await _submit(self.worker, message, auto_next):
+            if reply["type"] == "sets":
+                self.standings = await _standings(self.worker)
             await self.send_json(reply)
 
     async def on_release(self, message: dict) -> None:

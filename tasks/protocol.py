@@ -114,6 +114,15 @@ def available_sets(profile: WorkerProfile) -> list[dict]:
     ]
 
 
+def sets_after_training(worker: User, training_set: TaskSet) -> dict:
+    """Every set open to the worker now, and the training set marked unavailable if
+    it no longer is (qualified, or cooling down after an attempt)."""
+    sets = available_sets(work.require_can_work(worker))
+    if not any(entry["id"] == training_set.pk for entry in sets):
+        sets.append({**available_set(set_summary(training_set)), "available": False})
+    return {"type": "sets", "sets": sets}
+
+
 def welcome_message(worker: User, profile: WorkerProfile) -> dict:
     held = work.held_claims(worker)
     return {

@@ -105,7 +105,7 @@ def work_submit(request):
         answer = request.POST.get("answer", "")
     seconds = request.POST.get("seconds", "")
     try:
-        work.submit_answer(
+        submission = work.submit_answer(
             worker=request.user,
             assignment_id=assignment.pk,
             answer=answer,
@@ -116,9 +116,22 @@ def work_submit(request):
         messages.error(request, exc.message)
         return redirect("work_page")
     messages.success(request, _("Answer saved."))
+    if submission.feedback is not None:  # training: the same feedback the script shows
+        messages.info(request, _feedback_text(submission.feedback))
     if request.POST.get("next") == "1":
         return work_claim(request)
     return redirect("work_page")
+
+
+def _feedback_text(feedback) -> str:
+    right = feedback.right_answer
+    shown = ", ".join(right) if isinstance(right, list) else str(right)
+    verdict = (
+        _("Right!")
+        if feedback.correct
+        else _("Not quite: the right answer is %(answer)s.") % {"answer": shown}
+    )
+    return f"{verdict} {feedback.explanation}".strip()
 
 
 @require_POST

@@ -439,6 +439,7 @@ def test_a_duplicate_answer_records_no_second_event(checked):
 def test_a_rejected_answer_leaves_the_workers_pending_earnings(animals, requester):
     [worker] = vetted_workers(1)
     mine = soft_rejected_answer(animals, worker)
+
     def pending():
         return sum(row.pending_minor for row in work.earnings_by_currency(worker))
 

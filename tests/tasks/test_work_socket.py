@@ -358,3 +358,59 @@ def test_wrong_types_get_errors_and_refusals_name_the_message(client, vetted_wor
         1,
     )
     assert pong == {"type": "pong"}
+
+
+def test_a_trainee_gets_feedback_and_the_sets_change_when_they_qualify(
+    client, requester_org, requester, admin_user, animals
+):
+    from tests.work_helpers import vetted_workers
+
+    training = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        title="Training",
+        regular=0,
+        gold=12,
+        is_training=True,
+        training_answer_budget=50,
+    )
+    [trainee] = vetted_workers(1, prefix="trainee", qualified=False)
+    headers = session_headers(Client(), trainee)
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "hello", "version": 1, "auto_next": True})
+        welcome = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "claim"})
+        task = await ws.receive_json_from(timeout=5)
+        replies = []
+        for _ in range(10):
+            await ws.send_json_to(
+                {
+                    "type": "submit",
+                    "assignment": task["assignment"],
+                    "answer": "cat",
+                    "submission_id": str(uuid.uuid4()),
+                }
+            )
+            batch = [await ws.receive_json_from(timeout=5) for _ in range(3)]
+            replies.append(batch)
+            task = batch[-1]
+        await ws.disconnect()
+        return welcome, replies
+
+    welcome, replies = run(scenario)
+    assert [entry["id"] for entry in welcome["sets"]] == [training.pk]
+    submitted, sets, _next = replies[0]
+    assert submitted["feedback"] == {
+        "correct": True,
+        "credit_permille": 1000,
+        "right_answer": "cat",
+        "explanation": "SECRET-EXPLANATION",
+    }
+    # The tenth answer qualifies: training closes, paid work opens, and comes next.
+    submitted, sets, next_task = replies[-1]
+    availability = {entry["id"]: entry["available"] for entry in sets["sets"]}
+    assert availability == {training.pk: False, animals.pk: True}
+    assert next_task["type"] == "task" and next_task["set"]["id"] == animals.pk
