@@ -232,8 +232,10 @@ QUALITY_TRAINING_CHECKS = env_int("QUALITY_TRAINING_CHECKS", 10, minimum=1)
 QUALITY_QUALIFY_BAR_PERMILLE = env_int("QUALITY_QUALIFY_BAR_PERMILLE", 500, minimum=0)
 QUALITY_TRAINING_COOLDOWN_HOURS = env_int("QUALITY_TRAINING_COOLDOWN_HOURS", 24, minimum=0)
 # Back to training when even the Wilson upper bound is below the floor, after at
-# least this many gold checks since qualifying.
-QUALITY_FLOOR_PERMILLE = env_int("QUALITY_FLOOR_PERMILLE", 500, minimum=0)
+# least this many pieces of evidence since qualifying (bench/quality_eval.py: 600
+# catches random and constant answerers within ~60-90 answers and demotes no honest
+# worker of 65% accuracy or better).
+QUALITY_FLOOR_PERMILLE = env_int("QUALITY_FLOOR_PERMILLE", 600, minimum=0)
 QUALITY_FLOOR_MIN_CHECKS = env_int("QUALITY_FLOOR_MIN_CHECKS", 10, minimum=1)
 # One requester's rejections count against a worker at most this many times.
 QUALITY_REJECTIONS_PER_REQUESTER = env_int("QUALITY_REJECTIONS_PER_REQUESTER", 3, minimum=0)

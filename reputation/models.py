@@ -78,7 +78,7 @@ class WorkerSkill(models.Model):
     evidence_wrong = models.FloatField(default=0.0)
     score_permille = models.PositiveSmallIntegerField(default=0)  # posterior mean, prior in
     checks_total = models.PositiveIntegerField(default=0)  # gold and training results, ever
-    checks_since_qualified = models.PositiveIntegerField(default=0)
+    checks_since_qualified = models.PositiveIntegerField(default=0)  # any evidence event
     # The current training attempt: its checks and the sum of their credit.
     attempt_checks = models.PositiveSmallIntegerField(default=0)
     attempt_credit_permille = models.PositiveIntegerField(default=0)

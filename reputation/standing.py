@@ -13,6 +13,8 @@ The model, and why:
   last ~1/(1-lambda) checks dominate and a worker can recover from a bad week.
 - The score is the posterior mean with a weak prior (2 right, 1 wrong: a newcomer
   starts at 667, between chance and good work). Ranking and consensus weights use it.
+- Demotion needs QUALITY_FLOOR_MIN_CHECKS pieces of evidence (checks, agreements,
+  rejections) since qualifying, and then the Wilson rule below.
 - Decisions use a Wilson interval (one-sided 95%, z = 1.645) so they need clear
   evidence: qualify only when the *pessimistic* end of the training attempt is above
   the bar; demote only when even the *optimistic* end of the current evidence is below
@@ -120,7 +122,7 @@ def apply_event(standing: Standing, event: EventFacts) -> str | None:
         )
         return "failed_training"
 
-    if event.source == "gold":
+    if event.source in ("gold", "consensus", "rejection"):
         standing.checks_since_qualified += 1
     if standing.checks_since_qualified < settings.QUALITY_FLOOR_MIN_CHECKS:
         return None
@@ -131,5 +133,10 @@ def apply_event(standing: Standing, event: EventFacts) -> str | None:
         standing.demoted_at = event.created_at
         standing.attempt_checks = 0
         standing.attempt_credit_permille = 0
+        # Retraining waits like a failed attempt: otherwise careful answers in
+        # training would buy a careless worker straight back in.
+        standing.cooldown_until = event.created_at + timedelta(
+            hours=settings.QUALITY_TRAINING_COOLDOWN_HOURS
+        )
         return "demoted"
     return None

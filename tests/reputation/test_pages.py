@@ -187,11 +187,11 @@ def test_a_qualified_worker_reads_how_far_they_are_from_the_floor(
     assert "Hard signs: 95%" in page  # locked until the score reaches it
     assert "wrong checks in a row would send you back to training" in page
 
-    qualify(vetted_worker, skills=("label",), right=5.0, wrong=8.0)
+    qualify(vetted_worker, skills=("label",), right=7.0, wrong=6.0)
     WorkerSkill.objects.filter(worker=vetted_worker, skill="label").update(
         checks_since_qualified=20
     )
-    assert "Careful: 4 more wrong checks in a row could send you back" in page_text(client)
+    assert "Careful: 5 more wrong checks in a row could send you back" in page_text(client)
 
 
 def test_the_quality_page_is_small_and_cheap_to_build(

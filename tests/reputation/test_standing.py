@@ -62,6 +62,8 @@ def test_a_spammer_is_demoted_once_even_the_upper_bound_is_below_the_floor():
     assert changes == ["demoted"]
     assert standing.state == TRAINING
     assert standing.demoted_at is not None
+    # Retraining waits, so careful training answers cannot buy a careless worker back.
+    assert standing.cooldown_until == standing.demoted_at + timedelta(hours=24)
 
 
 def test_recent_work_weighs_more_than_old_work():
