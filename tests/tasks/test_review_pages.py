@@ -68,3 +68,23 @@ def test_contested_gold_is_shown_and_corrected_from_the_page(client, animals, re
     assert set(Assignment.objects.filter(task=gold).values_list("review_status", flat=True)) == {
         "approved"
     }
+
+
+def test_the_cost_preview_shows_the_extra_answers_it_covers(
+    client, requester_org, requester, admin_user
+):
+    draft = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=10,
+        gold=5,
+        publish=False,
+        gold_ratio_permille=0,
+        assignments_per_task=3,
+        max_extra_assignments=2,
+    )
+    client.force_login(requester)
+    page = client.get(reverse("task_set_detail", args=[draft.pk])).content.decode()
+    assert "50 regular + 0 gold" in page
+    assert "up to 2 extra answers per task" in page
