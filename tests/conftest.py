@@ -16,6 +16,8 @@ from marketplace.models import Membership, Organization, WorkerProfile
 from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
 from tests.work_helpers import qualify
 
+pytest_plugins = ["tests.fake_stripe.fixtures"]
+
 PASSWORD = "a-Strong-test-pass-42"
 
 
