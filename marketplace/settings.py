@@ -216,6 +216,40 @@ PAY_FLOOR_HOURLY_MINOR = _pay_floors(
 )
 PLATFORM_FEE_PERMILLE = env_int("PLATFORM_FEE_PERMILLE", 200, minimum=0)  # 200 = 20%
 MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
+# --- Earnings and payouts (payouts/earnings.py, payouts/runs.py) ---
+# Approved pay waits this long in "pending" before it can be paid out, leaving room
+# for a requester's rejection and the worker's appeal.
+EARNINGS_HOLD_DAYS = env_int("EARNINGS_HOLD_DAYS", 3, minimum=0)
+# The weekly payout run (Celery beat, UTC): ISO weekday (1 = Monday) and hour.
+PAYOUT_RUN_WEEKDAY = env_int("PAYOUT_RUN_WEEKDAY", 1, minimum=1)
+PAYOUT_RUN_HOUR = env_int("PAYOUT_RUN_HOUR", 2, minimum=0)
+if PAYOUT_RUN_WEEKDAY > 7 or PAYOUT_RUN_HOUR > 23:
+    raise ImproperlyConfigured("PAYOUT_RUN_WEEKDAY is 1-7 and PAYOUT_RUN_HOUR 0-23.")
+
+
+def _rail_minimums(raw: str) -> dict[str, dict[str, int]]:
+    minimums: dict[str, dict[str, int]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        rail, _sep, rest = item.partition(":")
+        currency, _sep, amount = rest.partition(":")
+        if not (rail and len(currency) == 3 and currency.isupper() and amount.isdigit()):
+            raise ImproperlyConfigured(
+                f"PAYOUT_MINIMUMS_MINOR entry {item!r} must look like partner_centre:USD:500 "
+                "(rail, currency, minor units)."
+            )
+        minimums.setdefault(rail, {})[currency] = int(amount)
+    return minimums
+
+
+# The smallest payout per rail and currency, in minor units; a rail pays only the
+# currencies listed here. Smaller balances wait for the next run.
+PAYOUT_MINIMUMS_MINOR = _rail_minimums(
+    env_str(
+        "PAYOUT_MINIMUMS_MINOR",
+        "partner_centre:USD:200,partner_centre:KHR:800000,stripe_connect:USD:1000,"
+        "stripe_connect:EUR:1000",
+    )
+)
 # --- Real-time work (docs/protocol.md) ---
 # Claims a worker may hold at once: 2 prefetches the next task while answering one.
 WORK_MAX_ACTIVE_CLAIMS = env_int("WORK_MAX_ACTIVE_CLAIMS", 1, minimum=1)

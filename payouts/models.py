@@ -5,6 +5,7 @@ updated in the same transaction as the lines (see payouts.services.post_entry)."
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from payouts.currency import CURRENCY_CHOICES
 
@@ -20,6 +21,8 @@ class LedgerAccount(models.Model):
         STRIPE_CLEARING = "stripe_clearing", "Stripe clearing"
         MANUAL_FUNDING = "manual_funding", "Invoiced funding (manual)"
         REFUNDS = "refunds", "Refunds"
+        # Money that left the platform to workers, per rail (the sink of a paid line).
+        PAID_OUT = "paid_out", "Paid out to workers"
 
     # One account per (kind, currency, owner): the key spells that out so a plain
     # unique index guards it on every database (NULL owners would defeat a composite one).
@@ -84,3 +87,238 @@ class JournalLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.key} {self.amount_minor} {self.currency}"
+
+
+# --- Earnings ------------------------------------------------------------------
+
+
+class Earning(models.Model):
+    """One payment of one answer: the reward moved from its set's escrow to the
+    worker's pending earnings (and the fee to the platform) by `entry`. A payable
+    answer has exactly one live (not reversed) earning; pay -> reverse -> pay makes
+    sequence 1 (reversed), then 2. The ledger is the money; this row says which
+    answer the money was for, and whether it has cleared the hold."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "In review hold"
+        AVAILABLE = "available", "Available"
+        REVERSED = "reversed", "Reversed"
+
+    assignment = models.ForeignKey(
+        "tasks.Assignment", on_delete=models.PROTECT, related_name="earnings"
+    )
+    sequence = models.PositiveIntegerField()  # 1 for the first payment, +1 per re-payment
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    task_set = models.ForeignKey("tasks.TaskSet", on_delete=models.PROTECT, related_name="+")
+    amount_minor = models.BigIntegerField()  # the reward, minor units of `currency`
+    fee_minor = models.BigIntegerField()  # the platform's share taken from escrow with it
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    approved_at = models.DateTimeField()  # the hold runs from here
+    matured_at = models.DateTimeField(null=True, blank=True)
+    # Which maturation moved it (one entry per worker and currency per maturation).
+    maturation_batch = models.CharField(max_length=40, blank=True)
+    entry = models.OneToOneField(JournalEntry, on_delete=models.PROTECT, related_name="earning")
+    reversal_entry = models.OneToOneField(
+        JournalEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_earning",
+    )
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "sequence"], name="earning_assignment_sequence"
+            ),
+            # At most one live payment per answer, whatever races.
+            models.UniqueConstraint(
+                fields=["assignment"],
+                condition=~Q(status="reversed"),
+                name="earning_one_live_per_assignment",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0, fee_minor__gte=0), name="earning_amounts_sign"
+            ),
+        ]
+        indexes = [
+            # The maturation scans pending rows by approval time.
+            models.Index(
+                fields=["approved_at"],
+                condition=Q(status="pending"),
+                name="earning_pending_approved",
+            ),
+            models.Index(fields=["worker", "task_set", "status"], name="earning_worker_set"),
+            models.Index(fields=["maturation_batch"], name="earning_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"earning {self.assignment_id}#{self.sequence} ({self.status})"
+
+
+class SetPayTotals(models.Model):
+    """Cached totals of a set's live earnings, updated in the same transaction as
+    the entries: the fee is charged cumulatively against them (see earnings.py), and
+    billing reads them without summing earnings."""
+
+    task_set = models.OneToOneField(
+        "tasks.TaskSet", on_delete=models.PROTECT, primary_key=True, related_name="pay_totals"
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    rewards_minor = models.BigIntegerField(default=0)  # minor units
+    fees_minor = models.BigIntegerField(default=0)  # minor units
+
+    def __str__(self) -> str:
+        return f"set {self.task_set_id}: {self.rewards_minor} + {self.fees_minor} {self.currency}"
+
+
+# --- Payouts -------------------------------------------------------------------
+
+
+class PayoutDestination(models.Model):
+    """How one worker is paid: the rail is chosen per worker, because Stripe's
+    cross-border payouts do not reach every country (see the README)."""
+
+    class Rail(models.TextChoices):
+        PARTNER_CENTRE = "partner_centre", "Partner centre (cash or mobile money)"
+        STRIPE_CONNECT = "stripe_connect", "Stripe Connect"
+
+    class Status(models.TextChoices):
+        ONBOARDING = "onboarding", "Being set up"
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+
+    worker = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destination"
+    )
+    rail = models.CharField(max_length=20, choices=Rail.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    centre = models.ForeignKey(
+        "marketplace.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    centre_reference = models.CharField(max_length=64, blank=True)  # the centre's own id
+    mobile_money_number = models.CharField(max_length=20, blank=True)
+    stripe_account_id = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(rail="partner_centre") | Q(centre__isnull=False),
+                name="destination_partner_has_centre",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker} via {self.rail} ({self.status})"
+
+
+class PayoutRun(models.Model):
+    class Status(models.TextChoices):
+        CREATING = "creating", "Creating lines"
+        SENDING = "sending", "Sending"
+        FINISHED = "finished", "Finished"
+
+    rail = models.CharField(max_length=20, choices=PayoutDestination.Rail.choices)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATING)
+    trigger = models.CharField(max_length=20, blank=True)  # command, beat, admin
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # lines committed, sending began
+    finished_at = models.DateTimeField(null=True, blank=True)
+    line_count = models.PositiveIntegerField(default=0)
+    total_minor = models.BigIntegerField(default=0)  # minor units, all lines
+    minimum_minor = models.BigIntegerField(default=0)  # the rail's minimum used
+
+    class Meta:
+        indexes = [models.Index(fields=["rail", "-created_at"], name="payoutrun_rail_recent")]
+
+    def __str__(self) -> str:
+        return f"payout run {self.pk} ({self.rail} {self.currency}, {self.status})"
+
+
+class PayoutLine(models.Model):
+    """One worker's payout in one run. Its id is the idempotency key at the rail."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # money in transit; the rail not yet told
+        SENT = "sent", "Sent"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="lines")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount_minor = models.BigIntegerField()  # minor units
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    rail = models.CharField(max_length=20, choices=PayoutDestination.Rail.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    external_id = models.CharField(max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    # Where the money was sent, as it was when the run was made.
+    destination_centre = models.ForeignKey(
+        "marketplace.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    destination_reference = models.CharField(max_length=64, blank=True)
+    destination_mobile_money = models.CharField(max_length=20, blank=True)
+    destination_account = models.CharField(max_length=64, blank=True)  # e.g. acct_...
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "worker"], name="payoutline_one_per_worker"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payoutline_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["worker", "-created_at"], name="payoutline_worker_recent"),
+            models.Index(fields=["status", "rail"], name="payoutline_status_rail"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout line {self.pk} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"payout-line-{self.pk}"
+
+
+class PartnerBatch(models.Model):
+    """A run's lines for one partner centre: the CSV it pays from, its SHA-256
+    manifest, and when its return file was imported."""
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="partner_batches")
+    centre = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    csv_name = models.CharField(max_length=200)  # in default_storage
+    manifest_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    line_count = models.PositiveIntegerField()
+    total_minor = models.BigIntegerField()  # minor units
+    created_at = models.DateTimeField(auto_now_add=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "centre"], name="partnerbatch_run_centre")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} / {self.centre}"

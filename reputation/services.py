@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
+from payouts.earnings import settle_assignment_pay
 from reputation import aggregation, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
@@ -222,6 +223,7 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
     assignment.save(
         update_fields=["gold_credit_permille", "review_status", "review_reason", "reviewed_at"]
     )
+    settle_assignment_pay(assignment, now=now)
     event = _record(
         assignment=assignment,
         task_set=task_set,
@@ -386,6 +388,7 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
         assignment.review_reason = "" if agrees else _consensus_reason(consensus, confidence)
         assignment.reviewed_at = now
         assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+        settle_assignment_pay(assignment, now=now)
         if not sure:
             continue
         event = _record(
@@ -444,6 +447,7 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
         assignment.review_reason = f"{assignment.review_reason}\n{reason}".strip()
         assignment.reviewed_at = now
         assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+        settle_assignment_pay(assignment, now=now)
         counted = ReputationEvent.objects.filter(
             worker_id=assignment.worker_id,
             organization_id=task_set.organization_id,
@@ -532,6 +536,7 @@ def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> 
             assignment.review_reason = _("Accepted on appeal: %(reason)s") % {"reason": reason}
             assignment.reviewed_at = now
             assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+            settle_assignment_pay(assignment, now=now)
             against = ReputationEvent.objects.filter(
                 assignment=assignment, voided_at__isnull=True
             ).filter(Q(source=Source.REJECTION) | Q(credit_permille__lt=1000))
@@ -619,6 +624,7 @@ def correct_gold_answer(
                     "reviewed_at",
                 ]
             )
+            settle_assignment_pay(assignment, now=now)
         for worker_id, skill in sorted(affected):
             rebuild_standing(worker_id=worker_id, skill=skill)
         record_audit(actor=actor, action="gold.correct", target=task, data={"rescored": changed})
