@@ -17,6 +17,7 @@ import stripe
 from tests.fake_stripe import SpecError, sign
 from tests.fake_stripe import spec as stripe_spec
 from tests.fake_stripe.fixtures import WEBHOOK_SECRET
+from tests.fake_stripe.params import parse
 
 
 class Receiver:
@@ -469,3 +470,16 @@ def test_background_mode_delivers_without_being_asked(fake_stripe, receiver):
             break
         time.sleep(0.02)
     assert [e.type for e in receiver.events()] == ["account.updated"]
+
+
+def test_form_parameters_nest_as_stripe_python_encodes_them():
+    body = (
+        "line_items[0][price_data][unit_amount]=5&line_items[0][quantity]=2"
+        "&line_items[1][quantity]=1&metadata[task_set]=7&metadata[empty]=&expand[]=a&expand[]=b"
+    )
+
+    assert parse(body) == {
+        "line_items": [{"price_data": {"unit_amount": "5"}, "quantity": "2"}, {"quantity": "1"}],
+        "metadata": {"task_set": "7", "empty": ""},
+        "expand": ["a", "b"],
+    }
