@@ -10,3 +10,29 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _beat_schedule() -> dict:
+    """Earnings clear the hold hourly; the payout run is weekly (settings say when)."""
+    from celery.schedules import crontab
+    from django.conf import settings
+
+    return {
+        "payouts-mature-earnings": {
+            "task": "payouts.tasks.mature_held_earnings",
+            "schedule": crontab(minute=17),
+        },
+        "payouts-weekly-run": {
+            "task": "payouts.tasks.weekly_payout_run",
+            "schedule": crontab(
+                minute=0,
+                hour=settings.PAYOUT_RUN_HOUR,
+                day_of_week=settings.PAYOUT_RUN_WEEKDAY % 7,  # crontab: 0 = Sunday
+            ),
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _add_beat_schedule(sender, **kwargs):
+    sender.conf.beat_schedule = {**_beat_schedule(), **(sender.conf.beat_schedule or {})}

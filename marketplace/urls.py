@@ -40,5 +40,6 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_docs"),
     path("requester/<slug:slug>/keys/", views.api_key_create, name="api_key_create"),
     path("requester/keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("", include("payouts.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from marketplace.admin import ReadOnlyAdmin
-from payouts.models import JournalEntry, JournalLine, LedgerAccount
+from payouts.currency import format_amount
+from payouts.models import (
+    Earning,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    PartnerBatch,
+    PayoutDestination,
+    PayoutLine,
+    PayoutRun,
+)
+from payouts.runs import run_all
 
 # The ledger is written only by payouts.services; the admin reads it.
 
@@ -28,3 +40,79 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("pk", "created_at", "kind", "memo", "created_by")
     list_filter = ("kind",)
     inlines = [JournalLineInline]
+
+
+# --- Earnings and payouts ----------------------------------------------------------
+
+
+@admin.register(Earning)
+class EarningAdmin(ReadOnlyAdmin):
+    list_display = ("assignment", "sequence", "worker", "amount_minor", "fee_minor", "currency")
+    list_filter = ("status", "currency")
+    search_fields = ("worker__username",)
+
+
+@admin.register(PayoutDestination)
+class PayoutDestinationAdmin(admin.ModelAdmin):
+    list_display = ("worker", "rail", "status", "centre", "centre_reference")
+    list_filter = ("rail", "status")
+    search_fields = ("worker__username", "centre_reference")
+    raw_id_fields = ("worker",)
+    actions = ["run_payouts_for_rails"]
+
+    @admin.action(description="Run payouts now on the selected workers' rails")
+    def run_payouts_for_rails(self, request, queryset):
+        _run_and_report(self, request, {d.rail for d in queryset})
+
+
+class PayoutLineInline(admin.TabularInline):
+    model = PayoutLine
+    extra = 0
+    can_delete = False
+    fields = ("worker", "amount_minor", "currency", "status", "external_id", "failure_reason")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PayoutRun)
+class PayoutRunAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "created_at", "rail", "currency", "status", "line_count", "total_minor")
+    list_filter = ("rail", "currency", "status")
+    inlines = [PayoutLineInline]
+    actions = ["run_again"]
+
+    @admin.action(description="Run payouts now on the selected runs' rails (pays what is due)")
+    def run_again(self, request, queryset):
+        _run_and_report(self, request, {run.rail for run in queryset})
+
+
+def _run_and_report(model_admin, request, rail_names: set[str]) -> None:
+    if not request.user.is_superuser:
+        model_admin.message_user(request, "Only superusers start payout runs.", messages.ERROR)
+        return
+    for name in sorted(rail_names):
+        try:
+            runs = run_all(trigger="admin", actor=request.user, rail_name=name)
+        except (ValidationError, LookupError) as exc:
+            model_admin.message_user(request, f"{name}: {exc}", messages.ERROR)
+            continue
+        for run in runs:
+            model_admin.message_user(
+                request,
+                f"Run {run.pk} ({run.rail} {run.currency}): {run.line_count} lines, "
+                f"{format_amount(run.total_minor, run.currency)}.",
+            )
+
+
+@admin.register(PayoutLine)
+class PayoutLineAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "run", "worker", "amount_minor", "currency", "rail", "status")
+    list_filter = ("rail", "status", "currency")
+    search_fields = ("worker__username", "external_id")
+
+
+@admin.register(PartnerBatch)
+class PartnerBatchAdmin(ReadOnlyAdmin):
+    list_display = ("run", "centre", "line_count", "total_minor", "sha256", "returned_at")

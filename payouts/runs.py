@@ -273,3 +273,13 @@ def run_all(
                 run_payouts(rail_name=rail.name, currency=code, trigger=trigger, actor=actor)
             )
     return runs
+
+
+def next_run_at(now: datetime | None = None) -> datetime:
+    """When the weekly run (PAYOUT_RUN_WEEKDAY, PAYOUT_RUN_HOUR, UTC) next starts."""
+    from datetime import UTC, timedelta
+
+    now = (now or timezone.now()).astimezone(UTC)
+    start = now.replace(hour=settings.PAYOUT_RUN_HOUR, minute=0, second=0, microsecond=0)
+    start += timedelta(days=(settings.PAYOUT_RUN_WEEKDAY - now.isoweekday()) % 7)
+    return start if start > now else start + timedelta(days=7)
