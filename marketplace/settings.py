@@ -263,7 +263,9 @@ QUALITY_CONSENSUS_WEIGHT_PERMILLE = env_int("QUALITY_CONSENSUS_WEIGHT_PERMILLE",
 # Training: this many checks per attempt; qualified when the attempt's Wilson lower
 # bound reaches the bar; a failed attempt can be retried after the cooldown.
 QUALITY_TRAINING_CHECKS = env_int("QUALITY_TRAINING_CHECKS", 10, minimum=1)
-QUALITY_QUALIFY_BAR_PERMILLE = env_int("QUALITY_QUALIFY_BAR_PERMILLE", 500, minimum=0)
+# 440: 7 of 10 right qualifies (a 70%-accurate worker passes an attempt 65% of the
+# time), 6 does not; a random answerer on four options gets 7 of 10 once in 300.
+QUALITY_QUALIFY_BAR_PERMILLE = env_int("QUALITY_QUALIFY_BAR_PERMILLE", 440, minimum=0)
 QUALITY_TRAINING_COOLDOWN_HOURS = env_int("QUALITY_TRAINING_COOLDOWN_HOURS", 24, minimum=0)
 # Back to training when even the Wilson upper bound is below the floor, after at
 # least this many pieces of evidence since qualifying (bench/quality_eval.py: 600
