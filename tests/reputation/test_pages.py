@@ -156,7 +156,7 @@ def test_an_answered_check_shows_its_answer_and_an_unanswered_one_never_does(cli
         assert f"EXPLAINS-{task.external_id}-END" not in page
     assert "2 of your last 3 checks were right." in page
     assert 'class="right-answer">cat<' in page
-    # Two of 3 right; 8 of 10 are needed, so about 6 of the 7 left.
+    # Two of 3 right; 7 of 10 are needed, so about 5 of the 7 left.
     assert "7 more checks in this attempt; you need about 5 of them right." in page
 
 
