@@ -322,3 +322,6 @@ class PartnerBatch(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} / {self.centre}"
+
+
+from payouts.stripe_models import *  # noqa: E402, F403  (Stripe funding models)
