@@ -18,13 +18,14 @@ def account_key_sql(kind: str, currency_sql: str, worker_sql: str) -> str:
     return f"'{kind}:' || {currency_sql} || ':o-:w' || CAST({worker_sql} AS TEXT) || ':-'"
 
 
-def batch_lock(name: str) -> None:
-    """Serialise batch jobs that share `name` for the rest of the transaction.
-    PostgreSQL: a transaction-level advisory lock. SQLite: its IMMEDIATE transactions
-    already admit one writer at a time."""
+def batch_lock(name: str, *, shared: bool = False) -> None:
+    """Hold the lock `name` for the rest of the transaction (shared holders exclude
+    only exclusive ones). PostgreSQL: a transaction-level advisory lock. SQLite: its
+    IMMEDIATE transactions already admit one writer at a time."""
     if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(name.encode())])
+            cursor.execute(f"SELECT {function}(%s)", [zlib.crc32(name.encode())])
 
 
 def last_entry_id() -> int:

@@ -6,7 +6,13 @@ earnings and the platform fee to the platform, in the transaction that changed t
 review. A requester's rejection reverses that entry; an upheld appeal pays again
 (a new earning, sequence + 1, so pay -> reverse -> pay has three distinct entries).
 Pending earnings become *available* after EARNINGS_HOLD_DAYS, counted from the
-approval, which leaves room for rejections and appeals.
+approval, which leaves room for rejections and appeals. Maturing is a mark per
+currency (EarningsMaturity): earnings approved up to it have been moved, summed per
+worker by one SQL aggregation; no earning row is ever updated for it.
+
+Locks: every payment or reversal holds a shared per-currency lock for its
+transaction, a maturation holds it exclusively, so a maturation sees every earning
+approved before its cutoff, and a reversal knows whether its earning has matured.
 
 Fee rounding, stated once: the fee is charged cumulatively per set, as
 ceil(fee% x live rewards) minus the fees already taken, so the set never pays more
@@ -14,7 +20,7 @@ fee than the cost preview funded (ceil of the fee on the whole worker pay), howe
 the per-answer roundings fall. A reversal returns exactly what its payment took."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,7 +29,7 @@ from django.utils import timezone
 from marketplace.models import User
 from payouts import bulk
 from payouts.currency import CURRENCY_EXPONENTS
-from payouts.models import Earning, LedgerAccount, SetPayTotals
+from payouts.models import Earning, EarningsMaturity, LedgerAccount, SetPayTotals
 from payouts.services import get_account, post_entry
 from tasks.models import Assignment, TaskSet
 from tasks.pricing import platform_fee_minor
@@ -70,6 +76,7 @@ def settle_assignment_pay(assignment: Assignment, *, now: datetime | None = None
     review. Returns the live earning, if any."""
     now = now or timezone.now()
     with transaction.atomic():
+        bulk.batch_lock(maturity_lock(assignment.currency), shared=True)
         task_set = TaskSet.objects.select_related("organization").get(pk=assignment.task_set_id)
         totals = _locked_totals(task_set)
         live = (
@@ -102,6 +109,10 @@ def _pay(
     lines = [(escrow, -(reward + fee)), (pending, reward)]
     if fee:
         lines.append((get_account(kind=Kind.PLATFORM_FEES, currency=currency), fee))
+    if now <= matured_through(currency):
+        # A `now` read before a maturation that has since committed would fall behind
+        # its mark and never mature; under the shared lock the clock is past the mark.
+        now = timezone.now()
     _cover_shortfall(escrow, task_set=task_set, needed=reward + fee)
     entry = post_entry(
         kind="earning.pay",
@@ -154,7 +165,9 @@ def _reverse(earning: Earning, *, task_set: TaskSet, totals: SetPayTotals, now: 
     balance; if it was paid out meanwhile, that balance goes negative and later
     earnings pay it back (payout runs pay only balances at or above the minimum)."""
     source_kind = (
-        Kind.WORKER_AVAILABLE if earning.status == Earning.Status.AVAILABLE else Kind.WORKER_PENDING
+        Kind.WORKER_AVAILABLE
+        if earning.approved_at <= matured_through(earning.currency)
+        else Kind.WORKER_PENDING
     )
     source = worker_account(
         kind=source_kind, worker_id=earning.worker_id, currency=earning.currency
@@ -188,80 +201,94 @@ def hold_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(days=settings.EARNINGS_HOLD_DAYS)
 
 
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def maturity_lock(currency: str) -> str:
+    return f"payouts:maturity:{currency}"
+
+
+def matured_through(currency: str) -> datetime:
+    mark = EarningsMaturity.objects.filter(pk=currency).values_list("matured_through", flat=True)
+    return mark.first() or EPOCH
+
+
 def mature_earnings(*, now: datetime | None = None, currency: str | None = None) -> int:
-    """Move pending earnings approved before the hold's cutoff to available: one
-    journal entry per worker and currency, built by SQL aggregation. Returns how many
-    entries were posted. Runs hourly (Celery beat) and at the start of every payout
-    run, under the same per-currency lock as the runs."""
+    """Move live earnings approved since the last mark and before the hold's cutoff
+    from pending to available: one journal entry per worker and currency, from one
+    SQL aggregation. Returns how many entries were posted. Runs hourly (Celery
+    beat) and at the start of every payout run."""
     now = now or timezone.now()
-    batch = uuid.uuid4().hex
-    prefix = f"matured:{batch}:"
+    if currency is None:
+        return sum(mature_earnings(now=now, currency=code) for code in sorted(CURRENCY_EXPONENTS))
+    cutoff = hold_cutoff(now)
+    prefix = f"matured:{uuid.uuid4().hex}:"
     with transaction.atomic():
-        # The payout runs' lock (per currency, taken in a fixed order): a run's
-        # maturation and the hourly one never interleave their account updates.
-        for code in [currency] if currency else sorted(CURRENCY_EXPONENTS):
-            bulk.batch_lock(f"payouts:{code}")
-        where, params = "status = 'pending' AND approved_at <= %s", [hold_cutoff(now)]
-        if currency:
-            where, params = where + " AND currency = %s", [*params, currency]
-        skip_locked = ""
-        if connection.vendor == "postgresql":
-            # An earning being reversed right now is left for the next maturation.
-            skip_locked = (
-                f" AND id IN (SELECT id FROM payouts_earning WHERE {where} FOR UPDATE SKIP LOCKED)"  # noqa: S608
-            )
-            params = params + params
+        # Exclusive: payments in flight finish first (and are counted), new ones wait.
+        bulk.batch_lock(maturity_lock(currency))
+        since = matured_through(currency)
+        if cutoff <= since:
+            return 0
+        EarningsMaturity.objects.update_or_create(pk=currency, defaults={"matured_through": cutoff})
         with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS payouts_maturing")
+            # The one pass over the earnings: a million rows become one per worker.
             cursor.execute(
-                "UPDATE payouts_earning SET status = 'available', matured_at = %s, "  # noqa: S608
-                f"maturation_batch = %s WHERE {where}{skip_locked}",
-                [now, batch, *params],
+                """
+                CREATE TEMP TABLE payouts_maturing AS
+                SELECT worker_id, SUM(amount_minor) AS amount_minor
+                  FROM payouts_earning
+                 WHERE status = 'live' AND currency = %s
+                   AND approved_at > %s AND approved_at <= %s
+                 GROUP BY worker_id
+                """,
+                [currency, since, cutoff],
             )
-            if cursor.rowcount == 0:
-                return 0
             after = bulk.last_entry_id()
             cursor.execute(
                 """
                 INSERT INTO payouts_journalentry (kind, memo, idempotency_key, created_at)
-                SELECT 'earnings.matured', 'Earnings cleared the review hold',
-                       %s || CAST(worker_id AS TEXT) || ':' || currency, %s
-                  FROM payouts_earning WHERE maturation_batch = %s
-                 GROUP BY worker_id, currency
+                SELECT 'earnings.matured', %s, %s || CAST(worker_id AS TEXT), %s
+                  FROM payouts_maturing
                 """,
-                [prefix, now, batch],
+                [f"Earnings approved by {cutoff:%Y-%m-%d %H:%M} UTC cleared the hold", prefix, now],
             )
             posted = cursor.rowcount
-            available_key = bulk.account_key_sql("worker_available", "currency", "worker_id")
-            # Interpolated SQL here is this module's constants, never input.
-            cursor.execute(
-                f"""
-                INSERT INTO payouts_ledgeraccount
-                       (key, kind, currency, worker_id, reference, balance_minor, created_at)
-                SELECT DISTINCT {available_key}, 'worker_available', currency, worker_id, '', 0, %s
-                  FROM payouts_earning WHERE maturation_batch = %s
-                ON CONFLICT (key) DO NOTHING
-                """,  # noqa: S608
-                [now, batch],
-            )
-            for kind, sign in (("worker_pending", "-"), ("worker_available", "")):
-                key = bulk.account_key_sql(kind, "e.currency", "e.worker_id")
+            if posted:
+                currency_sql = "'" + currency + "'"  # a key of CURRENCY_EXPONENTS, never input
+                available_key = bulk.account_key_sql("worker_available", currency_sql, "worker_id")
                 cursor.execute(
                     f"""
-                    INSERT INTO payouts_journalline (entry_id, account_id, amount_minor, currency)
-                    SELECT je.id, acc.id, {sign}SUM(e.amount_minor), e.currency
-                      FROM payouts_earning e
-                      JOIN payouts_journalentry je
-                        ON je.idempotency_key = %s || CAST(e.worker_id AS TEXT) || ':' || e.currency
-                      JOIN payouts_ledgeraccount acc ON acc.key = {key}
-                     WHERE e.maturation_batch = %s AND je.id > %s
-                     GROUP BY je.id, acc.id, e.currency
+                    INSERT INTO payouts_ledgeraccount
+                           (key, kind, currency, worker_id, reference, balance_minor, created_at)
+                    SELECT {available_key}, 'worker_available', %s, worker_id, '', 0, %s
+                      FROM payouts_maturing WHERE true
+                    ON CONFLICT (key) DO NOTHING
                     """,  # noqa: S608
-                    [prefix, batch, after],
+                    [currency, now],
                 )
-        bulk.lock_accounts_sql(
-            "id IN (SELECT l.account_id FROM payouts_journalline l JOIN payouts_journalentry je "
-            "ON je.id = l.entry_id WHERE je.id > %s AND je.idempotency_key LIKE %s)",
-            [after, prefix + "%"],
-        )
-        bulk.apply_entries_to_balances(key_prefix=prefix, after_entry_id=after)
+                for kind, sign in (("worker_pending", "-"), ("worker_available", "")):
+                    key = bulk.account_key_sql(kind, currency_sql, "m.worker_id")
+                    cursor.execute(
+                        f"""
+                        INSERT INTO payouts_journalline
+                               (entry_id, account_id, amount_minor, currency)
+                        SELECT je.id, acc.id, {sign}m.amount_minor, %s
+                          FROM payouts_maturing m
+                          JOIN payouts_journalentry je
+                            ON je.idempotency_key = %s || CAST(m.worker_id AS TEXT)
+                          JOIN payouts_ledgeraccount acc ON acc.key = {key}
+                         WHERE je.id > %s
+                        """,  # noqa: S608
+                        [currency, prefix, after],
+                    )
+            cursor.execute("DROP TABLE payouts_maturing")
+        if posted:
+            bulk.lock_accounts_sql(
+                "id IN (SELECT l.account_id FROM payouts_journalline l "
+                "JOIN payouts_journalentry je ON je.id = l.entry_id "
+                "WHERE je.id > %s AND je.idempotency_key LIKE %s)",
+                [after, prefix + "%"],
+            )
+            bulk.apply_entries_to_balances(key_prefix=prefix, after_entry_id=after)
     return posted

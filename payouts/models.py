@@ -95,13 +95,13 @@ class JournalLine(models.Model):
 class Earning(models.Model):
     """One payment of one answer: the reward moved from its set's escrow to the
     worker's pending earnings (and the fee to the platform) by `entry`. A payable
-    answer has exactly one live (not reversed) earning; pay -> reverse -> pay makes
-    sequence 1 (reversed), then 2. The ledger is the money; this row says which
-    answer the money was for, and whether it has cleared the hold."""
+    answer has exactly one live earning; pay -> reverse -> pay makes sequence 1
+    (reversed), then 2. The ledger is the money; this row says which answer it was
+    for. Whether it has cleared the hold is not stored per row (a million updates):
+    it has once `approved_at` is at or before its currency's EarningsMaturity mark."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "In review hold"
-        AVAILABLE = "available", "Available"
+        LIVE = "live", "Paid"
         REVERSED = "reversed", "Reversed"
 
     assignment = models.ForeignKey(
@@ -113,11 +113,8 @@ class Earning(models.Model):
     amount_minor = models.BigIntegerField()  # the reward, minor units of `currency`
     fee_minor = models.BigIntegerField()  # the platform's share taken from escrow with it
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
     approved_at = models.DateTimeField()  # the hold runs from here
-    matured_at = models.DateTimeField(null=True, blank=True)
-    # Which maturation moved it (one entry per worker and currency per maturation).
-    maturation_batch = models.CharField(max_length=40, blank=True)
     entry = models.OneToOneField(JournalEntry, on_delete=models.PROTECT, related_name="earning")
     reversal_entry = models.OneToOneField(
         JournalEntry,
@@ -144,18 +141,34 @@ class Earning(models.Model):
             ),
         ]
         indexes = [
-            # The maturation scans pending rows by approval time.
+            # The maturation sums live earnings of a currency by approval time: an
+            # index-only range scan on PostgreSQL.
             models.Index(
-                fields=["approved_at"],
-                condition=Q(status="pending"),
-                name="earning_pending_approved",
+                fields=["currency", "approved_at"],
+                include=["worker_id", "amount_minor"],
+                condition=Q(status="live"),
+                name="earning_live_by_time",
             ),
-            models.Index(fields=["worker", "task_set", "status"], name="earning_worker_set"),
-            models.Index(fields=["maturation_batch"], name="earning_batch"),
+            models.Index(fields=["worker", "task_set"], name="earning_worker_set"),
         ]
 
     def __str__(self) -> str:
         return f"earning {self.assignment_id}#{self.sequence} ({self.status})"
+
+
+class EarningsMaturity(models.Model):
+    """Per currency: live earnings approved at or before `matured_through` have been
+    moved from pending to available (one entry per worker per maturation)."""
+
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, primary_key=True)
+    matured_through = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "earnings maturity marks"
+
+    def __str__(self) -> str:
+        return f"{self.currency} matured through {self.matured_through:%Y-%m-%d %H:%M}"
 
 
 class SetPayTotals(models.Model):

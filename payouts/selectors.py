@@ -1,4 +1,4 @@
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from marketplace.models import Organization
 from payouts.models import JournalLine, LedgerAccount
@@ -66,18 +66,26 @@ def worker_payout_totals(worker) -> dict[str, dict[str, int]]:
 
 def worker_earnings_by_set(worker):
     """Per set and currency: answers paid and amounts pending and available."""
-    from django.db.models import Count, Q
+    from django.db.models import Count, OuterRef, Q, Subquery, Value
+    from django.db.models.functions import Coalesce
 
-    from payouts.models import Earning
+    from payouts.earnings import EPOCH
+    from payouts.models import Earning, EarningsMaturity
 
+    mark = Coalesce(
+        Subquery(
+            EarningsMaturity.objects.filter(pk=OuterRef("currency")).values("matured_through")
+        ),
+        Value(EPOCH),
+    )
     return (
-        Earning.objects.filter(worker=worker)
-        .exclude(status=Earning.Status.REVERSED)
+        Earning.objects.filter(worker=worker, status=Earning.Status.LIVE)
+        .annotate(mark=mark)
         .values("task_set_id", "task_set__title", "currency")
         .annotate(
             answers=Count("id"),
-            pending=Sum("amount_minor", filter=Q(status=Earning.Status.PENDING)),
-            available=Sum("amount_minor", filter=Q(status=Earning.Status.AVAILABLE)),
+            pending=Sum("amount_minor", filter=Q(approved_at__gt=F("mark"))),
+            available=Sum("amount_minor", filter=Q(approved_at__lte=F("mark"))),
         )
         .order_by("-task_set_id")
     )

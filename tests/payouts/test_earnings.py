@@ -45,7 +45,7 @@ def test_an_approved_answer_moves_reward_and_fee_out_of_escrow(labels):
     assert balance(Kind.PLATFORM_FEES) == 1  # 20% of 5
     assert before - escrow(labels) == 6
     earning = Earning.objects.get(assignment=assignment)
-    assert (earning.status, earning.sequence, earning.fee_minor) == ("pending", 1, 1)
+    assert (earning.status, earning.sequence, earning.fee_minor) == ("live", 1, 1)
     assert unbalanced_entries() == [] and cached_balance_mismatches() == []
     assert differences() == []
 
@@ -96,7 +96,7 @@ def test_reject_reverses_and_an_upheld_appeal_pays_again(animals, requester, adm
         idempotency_key__startswith="earning", idempotency_key__contains=f":{mine.pk}:"
     ).values_list("kind", flat=True)
     assert sorted(kinds) == ["earning.pay", "earning.pay", "earning.reversal"]
-    assert Earning.objects.get(assignment=mine, status="pending").sequence == 2
+    assert Earning.objects.get(assignment=mine, status="live").sequence == 2
     assert differences() == []
 
 
