@@ -41,5 +41,6 @@ urlpatterns = [
     path("requester/<slug:slug>/keys/", views.api_key_create, name="api_key_create"),
     path("requester/keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("", include("payouts.urls")),
+    path("", include("payouts.funding_urls")),
     path("admin/", admin.site.urls),
 ]
