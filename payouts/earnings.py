@@ -292,3 +292,24 @@ def mature_earnings(*, now: datetime | None = None, currency: str | None = None)
             )
             bulk.apply_entries_to_balances(key_prefix=prefix, after_entry_id=after)
     return posted
+
+
+def still_owed_minor(task_set: TaskSet) -> int:
+    """What a set's escrow must keep when it is cancelled: the rewards of submitted
+    answers not yet paid (any review but a final rejection may still be paid, since
+    an appeal can restore a rejected one) plus the fee still to take on them, given
+    the fee already taken. tasks.services.owed_for_submitted_work counts every
+    submitted answer, including those already paid out of the escrow."""
+    from django.db.models import Exists, OuterRef, Sum
+
+    live = Earning.objects.filter(assignment=OuterRef("pk"), status=Earning.Status.LIVE)
+    unpaid = (
+        Assignment.objects.filter(task_set=task_set, status=Assignment.Status.SUBMITTED)
+        .exclude(Exists(live))
+        .aggregate(total=Sum("reward_minor"))["total"]
+        or 0
+    )
+    totals = SetPayTotals.objects.filter(pk=task_set.pk).first()
+    paid_rewards = totals.rewards_minor if totals else 0
+    paid_fees = totals.fees_minor if totals else 0
+    return unpaid + max(0, platform_fee_minor(paid_rewards + unpaid) - paid_fees)
