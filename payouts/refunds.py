@@ -161,9 +161,10 @@ def reserve_refund(
 def send_refund(*, refund: Refund) -> Refund:
     """Send every pending part to Stripe (again, with the same key, if a call's answer
     was lost), then settle: put back what Stripe refused."""
-    for part in refund.parts.select_related("funding_session").filter(
+    pending = refund.parts.select_related("funding_session").filter(
         status=RefundPart.Status.PENDING
-    ):
+    )
+    for part in pending.order_by("pk"):  # the newest payment's part was made first
         try:
             stripe_refund = stripe_api.create_refund(
                 payment_intent=part.funding_session.payment_intent_id,
