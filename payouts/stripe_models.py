@@ -173,9 +173,9 @@ class RefundPart(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} {self.amount_minor} ({self.status})"
+
     @property
     def idempotency_key(self) -> str:
         return f"refund:{self.refund_id}:{self.funding_session_id}"
-
-    def __str__(self) -> str:
-        return f"{self.idempotency_key} {self.amount_minor} ({self.status})"
