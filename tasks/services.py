@@ -6,13 +6,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, User
 from marketplace.services import record_audit
 from payouts.currency import format_amount
+from payouts.earnings import still_owed_minor
 from payouts.models import LedgerAccount
 from payouts.services import InsufficientFunds, get_account, post_entry
 from tasks import events
@@ -170,18 +170,6 @@ def check_fair_pay(task_set: TaskSet) -> None:
                 "floor": format_amount(floor, task_set.currency),
             }
         )
-
-
-def owed_for_submitted_work(task_set: TaskSet) -> int:
-    """Rewards of every submitted answer plus the platform fee on them, rounded up as
-    in the cost preview. Rejected answers count too: an appeal may restore them."""
-    rewards = (
-        Assignment.objects.filter(task_set=task_set, status=Assignment.Status.SUBMITTED).aggregate(
-            total=Sum("reward_minor")
-        )["total"]
-        or 0
-    )
-    return rewards + platform_fee_minor(rewards)
 
 
 def _check_training_set(task_set: TaskSet, gold_count: int) -> None:
@@ -342,9 +330,9 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         )
         # Lock before reading: the amount returned must be what is left, not what was.
         escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
-        # Answers already given are owed to their workers (and the fee on them): that
-        # much stays in escrow for the approvals that pay them.
-        owed = owed_for_submitted_work(task_set)
+        # Answers given but not yet paid out of the escrow (and the fee still to take
+        # on them) stay in it for the approvals, or appeals, that pay them.
+        owed = still_owed_minor(task_set)
         unspent = escrow.balance_minor - owed
         if unspent > 0:
             balance = get_account(

@@ -230,6 +230,17 @@ def test_cancelling_keeps_what_submitted_work_is_owed_in_escrow(
     assert escrow.balance_minor == 5 + 1  # one reward of 5, the 20% fee rounded up
 
 
+def test_cancelling_returns_what_paid_answers_already_took(animals, requester):
+    first, second = vetted_workers(2, prefix="paid")
+    for worker in (first, second):
+        answer(worker, work.claim_next_task(worker=worker).assignment)  # the task closes
+    assert set(Assignment.objects.values_list("review_status", flat=True)) == {"approved"}
+    services.cancel_task_set(task_set_id=animals.pk, actor=requester)
+    escrow = LedgerAccount.objects.get(kind="set_escrow", reference=f"set:{animals.pk}")
+    # Both answers were paid from the escrow on approval: nothing more is owed.
+    assert escrow.balance_minor == 0
+
+
 def test_only_vetted_active_workers_may_claim(animals, applicant, vetted_worker):
     with pytest.raises(work.WorkError):
         work.claim_next_task(worker=applicant)
