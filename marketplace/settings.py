@@ -302,6 +302,18 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")  # tests point this at the fake server
+# Countries (ISO 3166-1 alpha-2) whose workers may be paid through Stripe Connect
+# Express accounts; everyone else is paid by their partner centre. Stripe's reach for
+# cross-border payouts varies: check it before adding a country.
+STRIPE_CONNECT_COUNTRIES = frozenset(
+    code.upper()
+    for code in env_list(
+        "STRIPE_CONNECT_COUNTRIES",
+        "US,GB,IE,FR,DE,ES,IT,NL,BE,AT,PT,FI,SE,DK,NO,PL,CZ,AU,NZ,CA,SG,JP".split(","),
+    )
+)
+if any(len(code) != 2 or not code.isalpha() for code in STRIPE_CONNECT_COUNTRIES):
+    raise ImproperlyConfigured("STRIPE_CONNECT_COUNTRIES is a comma-separated list like US,GB,FR.")
 
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -202,6 +202,8 @@ class PayoutDestination(models.Model):
         ONBOARDING = "onboarding", "Being set up"
         ACTIVE = "active", "Active"
         DISABLED = "disabled", "Disabled"
+        # Stripe Connect: Stripe stopped the account's transfers (it needs more details).
+        RESTRICTED = "restricted", "Restricted by Stripe"
 
     worker = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destination"
