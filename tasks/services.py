@@ -328,29 +328,46 @@ def cancel_task_set(*, task_set_id: int, actor: User) -> TaskSet:
             to=Status.CANCELLED,
             field="cancelled_at",
         )
-        # Lock before reading: the amount returned must be what is left, not what was.
-        escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
-        # Answers given but not yet paid out of the escrow (and the fee still to take
-        # on them) stay in it for the approvals, or appeals, that pay them.
-        owed = still_owed_minor(task_set)
-        unspent = escrow.balance_minor - owed
-        if unspent > 0:
-            balance = get_account(
-                kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
-                currency=task_set.currency,
-                organization=task_set.organization,
-            )
-            post_entry(
-                kind="escrow.return",
-                memo=f"Unspent escrow returned: task set {task_set.pk} cancelled",
-                lines=[(escrow, -unspent), (balance, unspent)],
-                idempotency_key=f"escrow:return:{task_set.pk}",
-                created_by=actor,
-                no_overdraft=[escrow],
-            )
+        _return_unspent_escrow(task_set, actor=actor, why="cancelled")
         # The answers given so far still get their final results.
         transaction.on_commit(lambda: aggregate_task_set.delay(task_set.pk), robust=True)
     return task_set
+
+
+def _return_unspent_escrow(task_set: TaskSet, *, actor: User | None, why: str) -> int:
+    """Give the organization back what its set's escrow no longer needs. Call in the
+    transaction that stopped the set (the set's row is locked)."""
+    # Lock before reading: the amount returned must be what is left, not what was.
+    escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
+    # Answers given but not yet paid out of the escrow (and the fee still to take on
+    # them) stay in it for the approvals, or appeals, that pay them.
+    unspent = escrow.balance_minor - still_owed_minor(task_set)
+    if unspent <= 0:
+        return 0
+    balance = get_account(
+        kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
+        currency=task_set.currency,
+        organization=task_set.organization,
+    )
+    post_entry(
+        kind="escrow.return",
+        memo=f"Unspent escrow returned: task set {task_set.pk} {why}",
+        lines=[(escrow, -unspent), (balance, unspent)],
+        idempotency_key=f"escrow:return:{task_set.pk}",
+        created_by=actor,
+        no_overdraft=[escrow],
+    )
+    return unspent
+
+
+def return_escrow_of_completed_set(*, task_set_id: int) -> int:
+    """A completed set's leftover escrow (the unused gold share and extra-answer cap)
+    goes back to its organization."""
+    with transaction.atomic():
+        task_set = _locked(task_set_id)
+        if task_set.status != Status.COMPLETED:
+            return 0
+        return _return_unspent_escrow(task_set, actor=None, why="completed")
 
 
 MAX_EXAMPLES_PER_SET = 20

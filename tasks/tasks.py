@@ -13,3 +13,10 @@ def aggregate_task_set(task_set_id: int) -> int:
     from reputation.consensus import aggregate_set
 
     return aggregate_set(task_set_id=task_set_id)
+
+
+@shared_task
+def return_leftover_escrow(task_set_id: int) -> int:
+    from tasks.services import return_escrow_of_completed_set
+
+    return return_escrow_of_completed_set(task_set_id=task_set_id)

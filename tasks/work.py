@@ -36,7 +36,7 @@ from reputation.selectors import standings_for
 from reputation.services import skill_for
 from tasks import events
 from tasks.models import Assignment, Task, TaskSet, live_claim
-from tasks.tasks import aggregate_task_set
+from tasks.tasks import aggregate_task_set, return_leftover_escrow
 
 Status = Assignment.Status
 MAX_TRANSCRIPTION_CHARS = 5000
@@ -519,8 +519,10 @@ def complete_if_finished(*, task_set_id: int) -> bool:
         task_set.completed_at = timezone.now()
         task_set.save(update_fields=["status", "completed_at"])
         events.sets_changed_on_commit([task_set])
-        # Final results (Dawid-Skene over the whole set) in the background.
+        # Final results (Dawid-Skene over the whole set) in the background, and the
+        # escrow it no longer needs back to the organization.
         transaction.on_commit(lambda: aggregate_task_set.delay(task_set.pk), robust=True)
+        transaction.on_commit(lambda: return_leftover_escrow.delay(task_set.pk), robust=True)
         return True
 
 

@@ -362,3 +362,31 @@ def test_a_required_skill_limits_a_set_to_workers_trained_in_it(
     assert [s.pk for s in work.eligible_sets(trained.worker_profile)] == [handwriting.pk]
     assert work.claim_next_task(worker=untrained).reason == "no_sets"
     assert work.claim_next_task(worker=trained).assignment is not None
+
+
+def test_a_completed_set_returns_the_escrow_it_no_longer_needs(
+    requester_org, requester, admin_user, django_capture_on_commit_callbacks
+):
+    task_set = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=2,
+        gold=5,
+        assignments_per_task=1,
+        gold_ratio_permille=0,
+        max_extra_assignments=2,  # funded, never needed: consensus has no target
+    )
+    escrow = LedgerAccount.objects.get(kind="set_escrow", reference=f"set:{task_set.pk}")
+    funded = escrow.balance_minor
+    for worker in vetted_workers(2, prefix="done"):
+        with django_capture_on_commit_callbacks(execute=True):
+            answer(worker, work.claim_next_task(worker=worker).assignment)
+    task_set.refresh_from_db()
+    assert task_set.status == TaskSet.Status.COMPLETED
+    escrow.refresh_from_db()
+    assert escrow.balance_minor == 0
+    returned = LedgerAccount.objects.get(
+        kind="org_balance", organization=requester_org, currency="USD"
+    ).lines.filter(entry__kind="escrow.return")
+    assert sum(line.amount_minor for line in returned) == funded - 2 * 5 - 2  # pay, fee
