@@ -42,5 +42,6 @@ urlpatterns = [
     path("requester/keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("", include("payouts.urls")),
     path("", include("payouts.funding_urls")),
+    path("", include("payouts.connect_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[StripeEvent], str]
 
-HANDLER_MODULES: list[str] = ["payouts.funding"]
+HANDLER_MODULES: list[str] = ["payouts.funding", "payouts.connect_webhooks"]
 _handlers: dict[str, Handler] = {}
 _loaded = False
 

@@ -225,21 +225,21 @@ def test_a_failing_handler_keeps_the_event_and_stripe_s_retry_runs_it(
 def test_other_modules_register_handlers_without_touching_the_view(fake_stripe, client):
     seen = []
 
-    @webhooks.handles("payout.failed")
-    def on_payout_failed(event):
+    @webhooks.handles("customer.created")
+    def on_customer_created(event):
         seen.append(event.event_id)
         return "noted"
 
     try:
         response = post_event(
             client,
-            {"id": "evt_test_po", "object": "event", "type": "payout.failed",
-             "data": {"object": {"id": "po_1", "object": "payout"}}},
+            {"id": "evt_test_cus", "object": "event", "type": "customer.created",
+             "data": {"object": {"id": "cus_1", "object": "customer"}}},
         )  # fmt: skip
     finally:
-        del webhooks._handlers["payout.failed"]
+        del webhooks._handlers["customer.created"]
 
-    assert response.status_code == 200 and seen == ["evt_test_po"]
+    assert response.status_code == 200 and seen == ["evt_test_cus"]
     assert StripeEvent.objects.get().outcome == "noted"
 
 
