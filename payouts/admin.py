@@ -14,6 +14,7 @@ from payouts.models import (
     PayoutRun,
 )
 from payouts.runs import run_all
+from payouts.stripe_models import FundingSession, Refund, RefundPart, StripeEvent
 
 # The ledger is written only by payouts.services; the admin reads it.
 
@@ -116,3 +117,39 @@ class PayoutLineAdmin(ReadOnlyAdmin):
 @admin.register(PartnerBatch)
 class PartnerBatchAdmin(ReadOnlyAdmin):
     list_display = ("run", "centre", "line_count", "total_minor", "sha256", "returned_at")
+
+
+# --- Stripe (written by the funding, refund and webhook services; read here) --------
+
+
+class RefundPartInline(admin.TabularInline):
+    model = RefundPart
+    extra = 0
+    can_delete = False
+    fields = ("funding_session", "amount_minor", "status", "stripe_refund_id", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FundingSession)
+class FundingSessionAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "created_at", "organization", "amount_minor", "currency", "status")
+    list_filter = ("status", "currency")
+    search_fields = ("stripe_session_id", "payment_intent_id", "organization__name")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "created_at", "organization", "amount_minor", "currency", "status")
+    list_filter = ("status", "currency")
+    search_fields = ("organization__name",)
+    inlines = [RefundPartInline]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "received_at", "processed_at", "attempts", "outcome")
+    list_filter = ("type",)
+    search_fields = ("event_id", "outcome", "error")
