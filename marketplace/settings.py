@@ -301,6 +301,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Payments (optional; the money issue uses them) ----------------------------
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# The signing secret of a Connect webhook endpoint (events of workers' accounts).
+STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")  # tests point this at the fake server
 # Countries (ISO 3166-1 alpha-2) whose workers may be paid through Stripe Connect
 # Express accounts; everyone else is paid by their partner centre. Stripe's reach for

@@ -61,7 +61,16 @@ def construct_event(payload: bytes, signature: str | None) -> stripe.Event:
     Raises stripe.SignatureVerificationError or ValueError (not JSON)."""
     if not webhooks_configured():
         raise stripe.SignatureVerificationError("STRIPE_WEBHOOK_SECRET is not set", signature)
-    return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    # Stripe signs events of connected accounts (account.updated, payout.failed) for a
+    # Connect endpoint with a secret of its own; both endpoints may point here.
+    secrets = [settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_CONNECT_WEBHOOK_SECRET]
+    last_error = None
+    for secret in filter(None, secrets):
+        try:
+            return stripe.Webhook.construct_event(payload, signature, secret)
+        except stripe.SignatureVerificationError as exc:
+            last_error = exc
+    raise last_error
 
 
 def error_text(exc: stripe.StripeError) -> str:

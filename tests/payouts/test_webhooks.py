@@ -259,3 +259,14 @@ def test_two_deliveries_of_one_event_at_once_credit_once(fake_stripe, requester,
     assert StripeEvent.objects.count() == 1
     assert JournalEntry.objects.filter(kind="funding.stripe").count() == 1
     assert balance(requester_org) == 50_00
+
+
+def test_events_signed_with_the_connect_endpoints_secret_are_accepted(
+    fake_stripe, rita, requester_org, settings
+):
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_connect"
+    event = event_for(fake_stripe, COMPLETED, _paid(fake_stripe, rita, requester_org))
+    accepted = post_event(rita, event, secret="whsec_connect")
+    forged = post_event(rita, {**event, "id": "evt_other"}, secret="whsec_someone_else")
+    assert (accepted.status_code, forged.status_code) == (200, 400)
+    assert StripeEvent.objects.count() == 1
