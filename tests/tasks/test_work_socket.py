@@ -323,6 +323,49 @@ def test_the_requesters_set_page_hears_progress_and_outsiders_do_not(
     assert outsider_heard is False
 
 
+def test_progress_inside_the_second_arrives_once_at_its_end_with_the_last_numbers(
+    client, requester, requester_org, admin_user, vetted_worker
+):
+    from tasks import work
+
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=4,
+        gold=5,
+        assignments_per_task=1,
+        gold_ratio_permille=0,  # every answer counts in "submitted"
+    )
+    headers = session_headers(client, requester)
+
+    def claim_and_answer():
+        assignment = work.claim_next_task(worker=vetted_worker).assignment
+        work.submit_answer(
+            worker=vetted_worker,
+            assignment_id=assignment.pk,
+            answer="dog",
+            submission_id=uuid.uuid4(),
+        )
+
+    async def scenario():
+        page = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        assert (await page.connect())[0]
+        for _ in range(3):  # well inside one second: throttled after the first
+            await database_sync_to_async(claim_and_answer)()
+        heard = [await page.receive_json_from(timeout=5)]
+        while heard[-1]["submitted"] < 3:
+            heard.append(await page.receive_json_from(timeout=5))
+        quiet_after = await page.receive_nothing(timeout=1.5)
+        await page.disconnect()
+        return heard, quiet_after
+
+    heard, quiet_after = run(scenario)
+    assert len(heard) <= 2  # the first at once (if its second was free), then one
+    assert heard[-1]["submitted"] == 3 and heard[-1]["tasks_done"] == 3
+    assert quiet_after
+
+
 def test_wrong_types_get_errors_and_refusals_name_the_message(client, vetted_worker, settings):
     settings.WORK_WS_MAX_MESSAGE_BYTES = 1024
     headers = session_headers(client, vetted_worker)
