@@ -7,8 +7,9 @@ model instances) than database time. Each function here is one or two statements
 and keeps the lock the ORM version takes; SQLite keeps the ORM versions, and the
 same tests run on both.
 
-Statements use server-side parameter binding: PostgreSQL receives the parameters
-apart from the text, and Python does not quote them."""
+Statements use server-side parameter binding (PostgreSQL receives the parameters
+apart from the text, and Python does not quote them) and are prepared once per
+connection."""
 
 import json
 from datetime import datetime
@@ -43,12 +44,24 @@ _SET_SELECT = ", ".join(f"s.{name}" for name in SET_COLUMNS)
 _JSON_FIELDS = {"label_options", "languages", "skills", "answer"}
 
 
+class _PreparingCursor(psycopg.Cursor):
+    """Prepares each statement on first use on its connection, so PostgreSQL plans
+    these few statements once per connection, not on every claim: planning was about
+    a quarter of its time per cycle. Django leaves psycopg's preparing off for poolers
+    in transaction mode; this stack has none (PgBouncer 1.21+ would need
+    max_prepared_statements set)."""
+
+    def execute(self, query, params=None, **kwargs):
+        kwargs.setdefault("prepare", True)
+        return super().execute(query, params, **kwargs)
+
+
 def _cursor():
     """A server-binding cursor on Django's connection, wrapped as Django wraps its own:
     errors become django.db errors (IntegrityError) and queries are logged when
     Django logs them (DEBUG, assertNumQueries)."""
     connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
+    cursor = _PreparingCursor(connection.connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
