@@ -151,8 +151,11 @@ def test_claim_answer_and_next_task_in_one_round_trip(client, vetted_worker, ani
 
 
 def test_nothing_on_the_wire_tells_gold_from_regular(
-    client, vetted_worker, requester_org, requester, admin_user
+    client, vetted_worker, requester_org, requester, admin_user, settings
 ):
+    # ~32 messages as fast as the server answers: past the per-socket burst, whose
+    # refusal is not what this test is about.
+    settings.WORK_WS_BURST = 100
     # 20 regular tasks at a 50% gold ratio: the chance of no gold at all is 1 in 10^6.
     published_set(
         organization=requester_org,
