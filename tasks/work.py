@@ -12,7 +12,9 @@ The rules, and where they are enforced:
 - Expired claims need no sweeper: they simply stop counting once expires_at passes.
 
 WebSocket consumers and the HTTP fallback both call these functions; neither holds a
-rule of its own."""
+rule of its own. On PostgreSQL the hot path's statements (claim, answer, earnings) are
+hand-written in tasks.work_pg, called from here at the same points and under the same
+locks; SQLite runs the ORM versions below."""
 
 import random
 import secrets
