@@ -18,6 +18,7 @@ It starts its own Daphne process (one, as production runs one per core) unless
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -139,6 +140,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds() -> dict[int, float]:
+    """CPU time used so far by each PostgreSQL backend connected to this database (if
+    they run on this machine and /proc shows them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # ended meanwhile, or on another machine
+            used[pid] = cpu_seconds(pid)
+    return used
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -256,6 +273,10 @@ def main() -> None:
             DaphneProcess(
                 # Every bot logs in from this one address: lift the per-IP login limit.
                 RATE_LIMIT_LOGIN="10000/m/ip",
+                # Bots answer faster than people: at the target rate each socket sends
+                # ~30 messages a second, past the per-socket limit meant for phones.
+                WORK_WS_RATE_PER_SECOND="1000",
+                WORK_WS_BURST="1000",
                 # As in production, not DEBUG (plain http on loopback, though).
                 DEBUG="false",
                 # The sessions made here are signed with this process's key.
@@ -303,9 +324,15 @@ def main() -> None:
                 await asyncio.gather(*(b.work(until=until, stop_on_no_task=False) for b in bots))
 
             cpu_before = sum(cpu_seconds(server.process.pid) for server in servers)
+            own_before = cpu_seconds(os.getpid())
+            database_before = database_cpu_seconds()
             started = time.perf_counter()
             asyncio.run(load())
             elapsed = time.perf_counter() - started
+            own_cpu = cpu_seconds(os.getpid()) - own_before
+            database_cpu = sum(
+                used - database_before.get(pid, 0.0) for pid, used in database_cpu_seconds().items()
+            )
             cycles = sum(b.cycles for b in bots)
             latencies = [x for b in bots for x in b.claim_latencies]
             errors = [e for b in bots for e in b.errors]
@@ -315,6 +342,7 @@ def main() -> None:
                 f"{cycles / elapsed:.0f} cycles/s; claim latency p50 "
                 f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
                 f"{percentile(latencies, 0.99) * 1000:.1f} ms; errors: {len(errors)}"
+                + (f" (first: {errors[0]})" if errors else "")
             )
             if servers:
                 cpu = sum(cpu_seconds(server.process.pid) for server in servers) - cpu_before
@@ -323,6 +351,13 @@ def main() -> None:
                     f"{cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle; "
                     f"RSS {rss_mb(daphne.process.pid):.0f} MB (first process)"
                 )
+            # On a small machine these compete with the server for the same cores.
+            print(
+                f"the bots (this process): {own_cpu / elapsed * 100:.0f}% of one core, "
+                f"{own_cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle; PostgreSQL backends "
+                f"of this database: {database_cpu / elapsed * 100:.0f}% of one core, "
+                f"{database_cpu / max(cycles, 1) * 1000:.1f} ms per cycle"
+            )
         bad = over_assigned(task_set)
         duplicates = (
             Assignment.objects.filter(task_set=task_set)

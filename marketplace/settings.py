@@ -311,7 +311,30 @@ STRIPE_CONNECT_COUNTRIES = frozenset(
     code.upper()
     for code in env_list(
         "STRIPE_CONNECT_COUNTRIES",
-        "US,GB,IE,FR,DE,ES,IT,NL,BE,AT,PT,FI,SE,DK,NO,PL,CZ,AU,NZ,CA,SG,JP".split(","),
+        [
+            "US",
+            "GB",
+            "IE",
+            "FR",
+            "DE",
+            "ES",
+            "IT",
+            "NL",
+            "BE",
+            "AT",
+            "PT",
+            "FI",
+            "SE",
+            "DK",
+            "NO",
+            "PL",
+            "CZ",
+            "AU",
+            "NZ",
+            "CA",
+            "SG",
+            "JP",
+        ],
     )
 )
 if any(len(code) != 2 or not code.isalpha() for code in STRIPE_CONNECT_COUNTRIES):

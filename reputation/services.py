@@ -3,7 +3,9 @@ folding them into standings, reviews, appeals and gold corrections.
 
 Locking: a standing row (worker, skill) is locked FOR UPDATE before an event is folded
 into it, always in ascending worker id order when several are touched at once (a task
-closing updates every worker who answered it), so two closings never deadlock."""
+closing updates every worker who answered it), and always BEFORE any ledger row is
+locked to pay or reverse an answer (payouts.earnings). With one order everywhere, a
+task closing and a check being scored for one of its workers never deadlock."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -208,6 +210,8 @@ def record_answer(
 
 
 def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback | None:
+    skill = set_skill(task_set)
+    row = _locked_standings([assignment.worker_id], skill)[assignment.worker_id]  # lock order
     task = Task.objects.only("gold_answer", "gold_explanation").get(pk=assignment.task_id)
     credit = scoring.credit_permille(task_set, assignment.answer, task.gold_answer)
     passed = scoring.passes(task_set, credit)
@@ -232,7 +236,6 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
         weight=1000,
         now=now,
     )
-    row = _locked_standings([assignment.worker_id], event.skill)[assignment.worker_id]
     change = _fold(row, event)
     _after_change(assignment.worker, event.skill, change, row)
     if not task_set.is_training:
@@ -443,6 +446,8 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
                 _("Only answers that failed a check or disagreed with the others can be rejected.")
             )
         now = timezone.now()
+        # Lock order: the standing before the ledger rows the reversal locks.
+        row = _locked_standings([assignment.worker_id], set_skill(task_set))[assignment.worker_id]
         assignment.review_status = Review.REJECTED
         assignment.review_reason = f"{assignment.review_reason}\n{reason}".strip()
         assignment.reviewed_at = now
@@ -464,7 +469,6 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
             weight=weight,
             now=now,
         )
-        row = _locked_standings([assignment.worker_id], event.skill)[assignment.worker_id]
         change = _fold(row, event)
         _after_change(assignment.worker, event.skill, change, row)
         record_audit(actor=actor, action="answer.reject", target=assignment, reason=reason)
@@ -530,8 +534,14 @@ def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> 
         appeal.decided_by = actor
         appeal.decision_reason = reason
         appeal.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
-        assignment = Assignment.objects.select_for_update().get(pk=appeal.assignment_id)
+        assignment = (
+            Assignment.objects.select_for_update()
+            .select_related("task_set")
+            .get(pk=appeal.assignment_id)
+        )
         if uphold:
+            # Lock order: the standing before the ledger rows the payment locks.
+            _locked_standings([assignment.worker_id], set_skill(assignment.task_set))
             assignment.review_status = Review.APPROVED
             assignment.review_reason = _("Accepted on appeal: %(reason)s") % {"reason": reason}
             assignment.reviewed_at = now
@@ -585,11 +595,13 @@ def correct_gold_answer(
         now = timezone.now()
         changed = 0
         affected: set[tuple[int, str]] = set()
-        answers = (
+        answers = list(
             Assignment.objects.select_for_update()
             .filter(task=task, status=Assignment.Status.SUBMITTED)
             .order_by("pk")
         )
+        # Lock order: every answerer's standing before the ledger rows payments lock.
+        _locked_standings(sorted({a.worker_id for a in answers}), set_skill(task_set))
         for assignment in answers:
             credit = scoring.credit_permille(task_set, assignment.answer, task.gold_answer)
             if credit == assignment.gold_credit_permille:

@@ -4,6 +4,7 @@ call tasks.work, send what tasks.protocol builds."""
 import json
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -98,6 +99,17 @@ PARSE_LIMIT_FACTOR = 4
 
 
 class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        # Channels' own dispatch first closes stale database connections through the
+        # one thread shared by all sync code: a hop there for every message of every
+        # socket, all queued on that thread. This consumer touches the database only
+        # inside database_work, which closes stale connections on its own thread,
+        # before and after each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

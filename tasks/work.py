@@ -12,7 +12,9 @@ The rules, and where they are enforced:
 - Expired claims need no sweeper: they simply stop counting once expires_at passes.
 
 WebSocket consumers and the HTTP fallback both call these functions; neither holds a
-rule of its own."""
+rule of its own. On PostgreSQL the hot path's statements (claim, answer, earnings) are
+hand-written in tasks.work_pg, called from here at the same points and under the same
+locks; SQLite runs the ORM versions below."""
 
 import random
 import secrets
@@ -34,7 +36,7 @@ from reputation import services as reputation_services
 from reputation.models import WorkerSkill
 from reputation.selectors import standings_for
 from reputation.services import skill_for
-from tasks import events
+from tasks import events, work_pg
 from tasks.models import Assignment, Task, TaskSet, live_claim
 from tasks.tasks import aggregate_task_set, return_leftover_escrow
 
@@ -135,12 +137,23 @@ def may_see_set(task_set: TaskSet, profile: WorkerProfile) -> bool:
     )
 
 
-def _ordered_for_claiming(sets: list[TaskSet]) -> list[TaskSet]:
+def _ordered_for_claiming(sets: list[TaskSet | dict]) -> list[TaskSet | dict]:
     """Priority first; among equal priorities a random order, so that every set gets
     its share of workers without a shared counter that each claim would contend on."""
     shuffled = sets[:]
     random.shuffle(shuffled)
-    return sorted(shuffled, key=lambda task_set: -task_set.priority)
+    return sorted(shuffled, key=lambda s: -(s["priority"] if isinstance(s, dict) else s.priority))
+
+
+def _open_sets(profile: WorkerProfile, standings: dict) -> list[TaskSet | dict]:
+    """The sets open to this worker: set_is_open_to decides, on both paths. The ORM's
+    eligible_sets only narrows the rows first; PostgreSQL reads every published set's
+    few eligibility fields in one statement (they cannot change once published)."""
+    if connection.vendor == "postgresql":
+        candidates = work_pg.published_sets()
+    else:
+        candidates = eligible_sets(profile)
+    return [s for s in candidates if set_is_open_to(s, profile, standings)]
 
 
 def held_claims(worker: User, now=None) -> list[Assignment]:
@@ -175,29 +188,33 @@ CLAIM_ATTEMPTS = 8
 
 
 def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
+    postgresql = connection.vendor == "postgresql"
     with transaction.atomic():
         # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
         # at a time, so the held-claims limit cannot be overrun by racing yourself.
         # An account deactivated while its socket is open stops here.
         profile = _refuse_unless_working(
-            WorkerProfile.objects.select_for_update(of=("self",))
+            work_pg.locked_profile(worker.pk)
+            if postgresql
+            else WorkerProfile.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(user=worker)
             .first()
         )
         now = timezone.now()
-        held = held_claims(worker, now)
+        # A new statement, after the profile lock: it sees the worker's last claim.
+        held = work_pg.held_claims(worker.pk, now) if postgresql else held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
             return Claim(held[0], resumed=True), False
-        standings = standings_for(worker.pk)
-        sets = [s for s in eligible_sets(profile) if set_is_open_to(s, profile, standings)]
+        sets = _open_sets(profile, standings_for(worker.pk))
         if task_set_id is not None:
-            sets = [s for s in sets if s.pk == task_set_id]
+            sets = [s for s in sets if _set_id(s) == task_set_id]
         if not sets:
             return Claim(None, reason="no_sets"), False
         contended = False
-        for task_set in _ordered_for_claiming(sets):
-            if not _hold_set_open(task_set, exclusive=task_set.is_training):
+        for listed in _ordered_for_claiming(sets):
+            task_set = _hold_set_open(listed)
+            if task_set is None:
                 continue
             assignment, skipped = _claim_in_set(task_set=task_set, worker=worker, now=now)
             if assignment is not None:
@@ -206,21 +223,21 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         return Claim(None, reason="no_tasks"), contended
 
 
-def _hold_set_open(task_set: TaskSet, *, exclusive: bool = False) -> bool:
+def _set_id(task_set: TaskSet | dict) -> int:
+    return task_set["id"] if isinstance(task_set, dict) else task_set.pk
+
+
+def _hold_set_open(task_set: TaskSet | dict) -> TaskSet | None:
     """Share-lock the set row while claiming so that a pause or cancel (which locks it
-    for update, then withdraws the active claims) cannot miss a claim being made.
-    Shared locks do not block each other, so claimers do not queue here. A training
-    set's claims are counted against its answer budget, so they take it exclusively
-    (few workers train at once). SQLite needs none: its writers are serialised."""
+    for update, then withdraws the active claims) cannot miss a claim being made; the
+    set as read under that lock, or None if it is no longer published. Shared locks do
+    not block each other, so claimers do not queue here. A training set's claims are
+    counted against its answer budget, so they take it exclusively (few workers train
+    at once). SQLite needs none: its writers are already serialised."""
     if connection.vendor != "postgresql":
-        return True
-    mode = "UPDATE" if exclusive else "SHARE"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM tasks_taskset WHERE id = %s AND status = %s FOR {mode}",  # noqa: S608
-            [task_set.pk, TaskSet.Status.PUBLISHED],
-        )
-        return cursor.fetchone() is not None
+        return task_set
+    training = task_set["is_training"] if isinstance(task_set, dict) else task_set.is_training
+    return work_pg.lock_published_set(_set_id(task_set), exclusive=training)
 
 
 def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment | None, bool]:
@@ -234,6 +251,14 @@ def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment |
     # Gold only ever comes mixed into regular work: when the regular tasks are gone,
     # so is the gold, or the pattern itself would give gold away.
     wants_gold = secrets.randbelow(1000) < task_set.gold_ratio_permille
+    if connection.vendor == "postgresql":
+        return work_pg.claim_in_set(
+            task_set=task_set,
+            worker_id=worker.pk,
+            now=now,
+            expires_at=now + timedelta(seconds=task_set.time_limit_seconds),
+            wants_gold=wants_gold,
+        )
     regular, skipped = _lock_open_regular_task(task_set=task_set, worker=worker, now=now)
     if regular is None:
         return None, skipped
@@ -405,11 +430,14 @@ def submit_answer(
 
 
 def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spent) -> Submission:
+    postgresql = connection.vendor == "postgresql"
     with transaction.atomic():
         # Lock the assignment first: a resend racing its original waits here and then
         # sees the first one's result.
         assignment = (
-            Assignment.objects.select_for_update()
+            work_pg.locked_assignment(assignment_id, worker.pk)
+            if postgresql
+            else Assignment.objects.select_for_update()
             .select_related("task_set")
             .filter(pk=assignment_id, worker=worker)
             .first()
@@ -433,7 +461,11 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
             stored_answer = clean_answer(task_set, answer)
         except ValidationError as exc:
             raise WorkError("invalid_answer", " ".join(exc.messages)) from None
-        submitted_count, is_gold, wanted = _count_answer(assignment.task_id, task_set)
+        submitted_count, is_gold, wanted = (
+            work_pg.count_answer(assignment.task_id, task_set.assignments_per_task)
+            if postgresql
+            else _count_answer(assignment.task_id, task_set)
+        )
         # The clock is read only now, under the task's lock: every claim that could
         # have counted this assignment as expired was made before, and is visible.
         now = timezone.now()
@@ -459,23 +491,36 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
         assignment.seconds_spent = (
             None if seconds_spent is None else max(0, min(seconds_spent, limit * 4))
         )
-        assignment.save(
-            update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
-        )
+        if postgresql:
+            work_pg.save_answer(assignment)
+        else:
+            assignment.save(
+                update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
+            )
         closes_task = not is_gold and submitted_count == wanted
-        # Gold scoring, reputation and the task's consensus commit with the answer.
-        feedback = reputation_services.record_answer(
-            assignment=assignment, task_set=task_set, task_closed=closes_task
+        feedback = answer_saved(
+            assignment=assignment, task_set=task_set, closes_task=closes_task, is_gold=is_gold
         )
-        if closes_task:
-            # Consensus may have asked for one more answer.
-            closes_task = not Task.objects.filter(pk=assignment.task_id, is_open=True).exists()
-        events.progress_on_commit(task_set, milestone=closes_task)
-        if closes_task:
-            # Completing the set locks its row; doing it after commit keeps the lock
-            # order (set before assignments) that pausing uses, so no deadlock.
-            transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
     return Submission(assignment, replayed=False, feedback=feedback)
+
+
+def answer_saved(*, assignment: Assignment, task_set: TaskSet, closes_task: bool, is_gold: bool):
+    """What an answer sets off, inside the submit transaction, after the answer is
+    saved and while the assignment and its task are locked: the one place for effects
+    of an answer, on both database paths. Returns a training set's feedback."""
+    # Gold scoring, reputation and the task's consensus commit with the answer.
+    feedback = reputation_services.record_answer(
+        assignment=assignment, task_set=task_set, task_closed=closes_task
+    )
+    if closes_task:
+        # Consensus may have asked for one more answer.
+        closes_task = not Task.objects.filter(pk=assignment.task_id, is_open=True).exists()
+    events.progress_on_commit(task_set, milestone=closes_task)
+    if closes_task:
+        # Completing the set locks its row; doing it after commit keeps the lock
+        # order (set before assignments) that pausing uses, so no deadlock.
+        transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
+    return feedback
 
 
 def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool, int]:
@@ -507,7 +552,10 @@ def complete_if_finished(*, task_set_id: int) -> bool:
     """Mark a published set completed once no regular task wants more answers."""
     # Look before locking: the set's row lock would queue every claimer (they hold it
     # shared) behind this check, which is called each time a task closes.
-    if Task.objects.filter(task_set_id=task_set_id, is_open=True, is_gold=False).exists():
+    if connection.vendor == "postgresql":
+        if work_pg.any_open_regular_task(task_set_id):
+            return False
+    elif Task.objects.filter(task_set_id=task_set_id, is_open=True, is_gold=False).exists():
         return False
     with transaction.atomic():
         task_set = TaskSet.objects.select_for_update().get(pk=task_set_id)
@@ -590,6 +638,8 @@ class Earnings:
 
 def earnings_by_currency(worker: User) -> list[Earnings]:
     start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    if connection.vendor == "postgresql":  # after every answer: one statement, no ORM
+        return [Earnings(*row) for row in work_pg.earnings_rows(worker.pk, start_of_day)]
     rows = (
         # A rejected answer is not paid (unless an appeal restores it).
         Assignment.objects.filter(worker=worker, status=Status.SUBMITTED)

@@ -390,3 +390,43 @@ def test_a_completed_set_returns_the_escrow_it_no_longer_needs(
         kind="org_balance", organization=requester_org, currency="USD"
     ).lines.filter(entry__kind="escrow.return")
     assert sum(line.amount_minor for line in returned) == funded - 2 * 5 - 2  # pay, fee
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_claimers_with_gold_mixed_in_never_over_assign_regular_tasks(
+    requester_org, requester, admin_user
+):
+    # Half the claims want gold: on PostgreSQL the gold is chosen inside the statement
+    # that recounts the locked regular task, and must still leave its slot alone.
+    task_set = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=4,
+        gold=20,
+        assignments_per_task=2,
+        gold_ratio_permille=500,
+    )
+    workers = vetted_workers(16)
+    outcomes = race(*[lambda w=w: work.claim_next_task(worker=w) for w in workers])
+    assert errors(outcomes) == []
+    given = [o.assignment for o in outcomes if o.assignment]
+    regular = Assignment.objects.filter(task_set=task_set, is_gold=False)
+    counts = regular.values("task").annotate(n=Count("id"))
+    assert all(row["n"] <= 2 for row in counts)
+    assert all(a.is_gold == a.task.is_gold for a in Assignment.objects.select_related("task"))
+    assert len(given) >= 8  # every regular slot found a claimer (gold came on top)
+
+
+def test_a_claim_and_an_answer_take_a_handful_of_statements(
+    animals, vetted_worker, django_assert_max_num_queries
+):
+    from django.db import connection
+
+    # Each count includes the SAVEPOINT and RELEASE of the test's own transaction, and
+    # one read of the worker's standings per skill (reputation gates every set).
+    hand_written = connection.vendor == "postgresql"
+    with django_assert_max_num_queries(2 + 7 if hand_written else 2 + 8):
+        assignment = work.claim_next_task(worker=vetted_worker).assignment
+    with django_assert_max_num_queries(2 + 3):
+        answer(vetted_worker, assignment)  # progress and completion run after commit

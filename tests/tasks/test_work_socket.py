@@ -151,8 +151,11 @@ def test_claim_answer_and_next_task_in_one_round_trip(client, vetted_worker, ani
 
 
 def test_nothing_on_the_wire_tells_gold_from_regular(
-    client, vetted_worker, requester_org, requester, admin_user
+    client, vetted_worker, requester_org, requester, admin_user, settings
 ):
+    # ~32 messages as fast as the server answers: past the per-socket burst, whose
+    # refusal is not what this test is about.
+    settings.WORK_WS_BURST = 100
     # 20 regular tasks at a 50% gold ratio: the chance of no gold at all is 1 in 10^6.
     published_set(
         organization=requester_org,
@@ -322,6 +325,49 @@ def test_the_requesters_set_page_hears_progress_and_outsiders_do_not(
         "tasks_total": 4,
     }
     assert outsider_heard is False
+
+
+def test_progress_inside_the_second_arrives_once_at_its_end_with_the_last_numbers(
+    client, requester, requester_org, admin_user, vetted_worker
+):
+    from tasks import work
+
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=4,
+        gold=5,
+        assignments_per_task=1,
+        gold_ratio_permille=0,  # every answer counts in "submitted"
+    )
+    headers = session_headers(client, requester)
+
+    def claim_and_answer():
+        assignment = work.claim_next_task(worker=vetted_worker).assignment
+        work.submit_answer(
+            worker=vetted_worker,
+            assignment_id=assignment.pk,
+            answer="dog",
+            submission_id=uuid.uuid4(),
+        )
+
+    async def scenario():
+        page = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        assert (await page.connect())[0]
+        for _ in range(3):  # well inside one second: throttled after the first
+            await database_sync_to_async(claim_and_answer)()
+        heard = [await page.receive_json_from(timeout=5)]
+        while heard[-1]["submitted"] < 3:
+            heard.append(await page.receive_json_from(timeout=5))
+        quiet_after = await page.receive_nothing(timeout=1.5)
+        await page.disconnect()
+        return heard, quiet_after
+
+    heard, quiet_after = run(scenario)
+    assert len(heard) <= 2  # the first at once (if its second was free), then one
+    assert heard[-1]["submitted"] == 3 and heard[-1]["tasks_done"] == 3
+    assert quiet_after
 
 
 def test_wrong_types_get_errors_and_refusals_name_the_message(client, vetted_worker, settings):
