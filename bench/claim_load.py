@@ -44,6 +44,7 @@ from django.utils import timezone  # noqa: E402
 
 from marketplace.models import Membership, Organization, User, WorkerProfile  # noqa: E402
 from payouts.services import credit_organization  # noqa: E402
+from reputation.models import WorkerSkill  # noqa: E402
 from tasks import services, work  # noqa: E402
 from tasks.models import Assignment, Task, TaskSet  # noqa: E402
 from tests.daphne import DaphneProcess  # noqa: E402
@@ -96,6 +97,11 @@ def make_workers(tag: str, count: int, *, with_password: bool) -> list[User]:
     )
     WorkerProfile.objects.bulk_create(
         WorkerProfile(user=u, display_name=u.username, status="vetted", languages=["en"])
+        for u in users
+    )
+    # As if they had passed label training (the bench times paid work, not training).
+    WorkerSkill.objects.bulk_create(
+        WorkerSkill(worker=u, skill="label", state=WorkerSkill.State.QUALIFIED, score_permille=800)
         for u in users
     )
     if with_password:
