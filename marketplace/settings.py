@@ -303,6 +303,8 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 # The signing secret of a Connect webhook endpoint (events of workers' accounts).
 STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET", "")
+# The platform's own country: workers' Express accounts elsewhere are cross-border.
+STRIPE_PLATFORM_COUNTRY = env_str("STRIPE_PLATFORM_COUNTRY", "US").upper()
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")  # tests point this at the fake server
 # Countries (ISO 3166-1 alpha-2) whose workers may be paid through Stripe Connect
 # Express accounts; everyone else is paid by their partner centre. Stripe's reach for

@@ -97,13 +97,18 @@ def ensure_account(*, worker: User) -> PayoutDestination:
     try:
         # No transaction is open around this call: Stripe is outside the database.
         # The same key and parameters on every attempt give back the same account.
+        params = {
+            "type": "express",
+            "country": country.upper(),
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"worker": str(worker.pk)},
+        }
+        if country.upper() != settings.STRIPE_PLATFORM_COUNTRY:
+            # Cross-border: Stripe pays such accounts only under its recipient service
+            # agreement (transfers, no card payments of their own).
+            params["tos_acceptance"] = {"service_agreement": "recipient"}
         account = stripe_api.client().v1.accounts.create(
-            params={
-                "type": "express",
-                "country": country.upper(),
-                "capabilities": {"transfers": {"requested": True}},
-                "metadata": {"worker": str(worker.pk)},
-            },
+            params=params,
             options={"idempotency_key": f"connect-account:{worker.pk}"},
         )
     except stripe.StripeError as exc:

@@ -96,6 +96,8 @@ def test_onboarding_makes_one_account_even_if_clicked_twice(fake_stripe, client)
     assert destination.stripe_account_id == account["id"]
     creates = [r for r in fake_stripe.requests if r.path == "/v1/accounts"]
     assert [r.idempotency_key for r in creates] == [f"connect-account:{user.pk}"]
+    # GB is abroad for a US platform: Stripe's recipient service agreement.
+    assert creates[0].params["tos_acceptance"] == {"service_agreement": "recipient"}
 
 
 def test_a_lost_account_id_is_recovered_by_the_idempotency_key(fake_stripe):
