@@ -47,7 +47,7 @@ def is_payable(assignment: Assignment) -> bool:
 
 
 def escrow_account(task_set: TaskSet) -> LedgerAccount:
-    # The account tasks.services funds at publishing.
+    """The set's escrow: funded at publishing, paid from on approval."""
     return get_account(
         kind=Kind.SET_ESCROW,
         currency=task_set.currency,
@@ -295,11 +295,11 @@ def mature_earnings(*, now: datetime | None = None, currency: str | None = None)
 
 
 def still_owed_minor(task_set: TaskSet) -> int:
-    """What a set's escrow must keep when it is cancelled: the rewards of submitted
-    answers not yet paid (any review but a final rejection may still be paid, since
-    an appeal can restore a rejected one) plus the fee still to take on them, given
-    the fee already taken. tasks.services.owed_for_submitted_work counts every
-    submitted answer, including those already paid out of the escrow."""
+    """What a set's escrow must keep when it is cancelled or completed: the rewards of
+    submitted answers not yet paid (any review but a final rejection may still be paid,
+    since an appeal can restore a rejected one) plus the fee still to take on them,
+    given the fee already taken. Answers already paid out of the escrow are not
+    counted again."""
     from django.db.models import Exists, OuterRef, Sum
 
     live = Earning.objects.filter(assignment=OuterRef("pk"), status=Earning.Status.LIVE)

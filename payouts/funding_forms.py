@@ -1,15 +1,15 @@
 """Forms for the requester's top-up and refund pages."""
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.models import User
 from marketplace.selectors import requester_organizations
-from payouts.currency import CURRENCY_CHOICES, parse_amount
+from payouts.currency import CURRENCY_CHOICES
+from payouts.forms import AmountCleaningMixin
 
 
-class _MoneyForm(forms.Form):
+class _MoneyForm(AmountCleaningMixin, forms.Form):
     organization = forms.ModelChoiceField(label=_("Organization"), queryset=None)
     currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES, initial="USD")
     amount = forms.CharField(label=_("Amount"), max_length=20, help_text=_("For example 50.00"))
@@ -22,18 +22,6 @@ class _MoneyForm(forms.Form):
         if len(organizations) == 1:
             self.fields["organization"].initial = organizations[0].pk
             self.fields["organization"].widget = forms.HiddenInput()
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("currency") and cleaned.get("amount"):
-            try:
-                cleaned["amount_minor"] = parse_amount(cleaned["amount"], cleaned["currency"])
-            except ValidationError as exc:
-                self.add_error("amount", exc)
-            else:
-                if cleaned["amount_minor"] <= 0:
-                    self.add_error("amount", _("The amount must be positive."))
-        return cleaned
 
 
 class FundForm(_MoneyForm):

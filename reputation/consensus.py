@@ -12,9 +12,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from reputation import aggregation, scoring
-from reputation.models import WorkerSkill
-from reputation.services import set_skill
-from reputation.standing import Standing
+from reputation.services import set_skill, worker_weights
 from tasks.models import Assignment, Task, TaskSet
 
 WRITE_BATCH = 5000
@@ -92,14 +90,9 @@ def _write_results(updates: list[tuple[int, object, int]], method: str) -> None:
 
 
 def _worker_scores(worker_ids, skill: str) -> np.ndarray:
-    """Each worker's reputation in the skill as a probability (the prior if none)."""
-    known = dict(
-        WorkerSkill.objects.filter(worker_id__in=worker_ids.tolist(), skill=skill).values_list(
-            "worker_id", "score_permille"
-        )
-    )
-    prior = Standing().score_permille
-    return np.array([known.get(int(w), prior) / 1000 for w in worker_ids])
+    """Each worker's reputation in the skill as a probability, in worker_ids' order."""
+    weights = worker_weights(worker_ids.tolist(), skill)
+    return np.array([weights[int(worker_id)] for worker_id in worker_ids])
 
 
 def _labels(task_set, task_idx, worker_idx, answers, gold, position, task_ids, scores):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from marketplace.models import Membership, User
 from marketplace.services import record_audit
 from payouts.currency import format_amount
-from payouts.earnings import still_owed_minor
+from payouts.earnings import escrow_account, still_owed_minor
 from payouts.models import LedgerAccount
 from payouts.services import InsufficientFunds, get_account, post_entry
 from tasks import events
@@ -184,15 +184,6 @@ def _check_training_set(task_set: TaskSet, gold_count: int) -> None:
         raise ValidationError(_("Set how many training answers to fund."))
 
 
-def _escrow(task_set: TaskSet) -> LedgerAccount:
-    return get_account(
-        kind=LedgerAccount.Kind.SET_ESCROW,
-        currency=task_set.currency,
-        organization=task_set.organization,
-        reference=f"set:{task_set.pk}",
-    )
-
-
 def _locked(task_set_id: int) -> TaskSet:
     # Row lock: the status rule holds only if no one else moves the set meanwhile.
     return TaskSet.objects.select_for_update().select_related("organization").get(pk=task_set_id)
@@ -229,7 +220,10 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
             post_entry(
                 kind="escrow.fund",
                 memo=f"Escrow for task set {task_set.pk}: {task_set.title}",
-                lines=[(balance, -preview.total_minor), (_escrow(task_set), preview.total_minor)],
+                lines=[
+                    (balance, -preview.total_minor),
+                    (escrow_account(task_set), preview.total_minor),
+                ],
                 idempotency_key=f"escrow:fund:{task_set.pk}",
                 created_by=actor,
                 no_overdraft=[balance],
@@ -338,7 +332,7 @@ def _return_unspent_escrow(task_set: TaskSet, *, actor: User | None, why: str) -
     """Give the organization back what its set's escrow no longer needs. Call in the
     transaction that stopped the set (the set's row is locked)."""
     # Lock before reading: the amount returned must be what is left, not what was.
-    escrow = LedgerAccount.objects.select_for_update().get(pk=_escrow(task_set).pk)
+    escrow = LedgerAccount.objects.select_for_update().get(pk=escrow_account(task_set).pk)
     # Answers given but not yet paid out of the escrow (and the fee still to take on
     # them) stay in it for the approvals, or appeals, that pay them.
     unspent = escrow.balance_minor - still_owed_minor(task_set)
