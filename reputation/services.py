@@ -339,10 +339,6 @@ def live_estimate(task_set: TaskSet, answers: list, weights: list[float]) -> tup
     return options[int(result.labels[0])], round(1000 * float(result.confidence[0]))
 
 
-def agreement_permille(task_set: TaskSet, answer, consensus) -> int:
-    return scoring.credit_permille(task_set, answer, consensus)
-
-
 def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
     """A regular task got its last answer: store the live estimate, ask for more
     answers if it is too unsure (dynamic redundancy), else review each answer against
@@ -385,7 +381,8 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
     for assignment in answers:
         if assignment.review_status != Review.PENDING:
             continue
-        agreement = agreement_permille(task_set, assignment.answer, consensus)
+        # Agreement is scored like a check against the consensus answer.
+        agreement = scoring.credit_permille(task_set, assignment.answer, consensus)
         agrees = not sure or scoring.passes(task_set, agreement)
         assignment.review_status = Review.APPROVED if agrees else Review.SOFT_REJECTED
         assignment.review_reason = "" if agrees else _consensus_reason(consensus, confidence)
