@@ -446,3 +446,20 @@ def test_a_rejected_answer_leaves_the_workers_pending_earnings(animals, requeste
     before = pending()
     quality.reject_answer(actor=requester, assignment_id=mine.pk, reason="Wrong.")
     assert before - pending() == mine.reward_minor == before
+
+
+def test_a_sets_minimum_reputation_gates_claiming(requester_org, requester, admin_user):
+    demanding = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=2,
+        gold=5,
+        gold_ratio_permille=0,
+        min_reputation_permille=900,
+    )
+    usual, excellent = vetted_workers(2, prefix="rep")
+    qualify(excellent, right=40.0, wrong=1.0)  # posterior mean 0.95
+    assert standing(usual).score_permille < 900 <= standing(excellent).score_permille
+    assert work.claim_next_task(worker=usual).reason == "no_sets"
+    assert claim(excellent).task_set_id == demanding.pk
