@@ -198,6 +198,38 @@ class Notification(models.Model):
         return self.subject
 
 
+class WorkerPresence(models.Model):
+    """Where and on what a worker was working: one row per work socket, or per spell of
+    HTTP work on one device and address. The fraud signals read these for duplicate
+    accounts (one device behind several accounts) and impossible activity (one account
+    in two places at once); a centre's own address ranges never count against it."""
+
+    class Channel(models.TextChoices):
+        SOCKET = "socket", "WebSocket"
+        HTTP = "http", "Web page"
+
+    worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences"
+    )
+    # A random id in a long-lived cookie (marketplace.middleware.DeviceCookieMiddleware):
+    # it names a browser on a phone, nothing about the person.
+    device_id = models.CharField(max_length=32, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["worker", "-last_seen_at"], name="presence_worker_recent"),
+            models.Index(fields=["device_id"], name="presence_device"),
+            models.Index(fields=["last_seen_at"], name="presence_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.device_id or '?'} from {self.ip_address}"
+
+
 class AuditLogQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ValidationError("The audit log is append-only.")

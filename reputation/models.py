@@ -98,11 +98,20 @@ class WorkerSkill(models.Model):
 
 
 class Flag(models.Model):
-    """Something an admin should look at about a worker (or a pair of workers). The
-    quality floor raises these; the fraud signals add their own kinds."""
+    """Something an admin should look at about a worker, or a pair of workers (copying).
+    Raised by the quality floor and by the fraud signals (reputation.fraud); one open
+    flag per worker (and partner) and signal, its evidence refreshed as it grows."""
 
     class Signal(models.TextChoices):
         QUALITY_FLOOR = "quality_floor", "Fell below the quality floor"
+        TOO_FAST = "too_fast", "Answers too fast"
+        STRAIGHT_LINING = "straight_lining", "Same answer again and again"
+        GOLD_FAILURES = "gold_failures", "Failed checks in a row"
+        LOW_AGREEMENT = "low_agreement", "Low agreement with others"
+        CHURN = "churn", "Claims and gives back most tasks"
+        COPYING = "copying", "Answers copied between two workers"
+        DUPLICATE_ACCOUNT = "duplicate_account", "Possible second account"
+        IMPOSSIBLE_ACTIVITY = "impossible_activity", "Active in two places at once"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -117,23 +126,51 @@ class Flag(models.Model):
     )
     signal = models.CharField(max_length=30, choices=Signal.choices)
     severity = models.PositiveSmallIntegerField(default=1)  # 1 low .. 3 high
+    # The numbers behind the flag (rates, counts, thresholds) and the assignment ids it
+    # rests on; its shape depends on the signal (see reputation.fraud).
     evidence = models.JSONField(default=dict)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
+    # What a suspension or ban changed, so that dismissing it later undoes exactly that:
+    # {"voided_assignment_ids": [...]}.
+    enforcement = models.JSONField(default=dict, blank=True)
+    # The worker's side, after a warning, suspension or ban: the appeal waits in the
+    # same queue as the flags, on top.
+    appeal_message = models.TextField(blank=True)
+    appealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["worker", "signal"],
-                condition=Q(status="open"),
+                condition=Q(status="open", other_worker__isnull=True),
                 name="flag_one_open_per_worker_signal",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["worker", "other_worker", "signal"],
+                condition=Q(status="open", other_worker__isnull=False),
+                name="flag_one_open_per_pair_signal",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "-severity"], name="flag_queue")]
+        indexes = [
+            models.Index(fields=["status", "-severity"], name="flag_queue"),
+            models.Index(fields=["worker", "status"], name="flag_worker_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.signal} on {self.worker_id} ({self.status})"
+
+    @property
+    def appeal_waiting(self) -> bool:
+        return self.appealed_at is not None and (
+            self.decided_at is None or self.appealed_at > self.decided_at
+        )
 
 
 class Appeal(models.Model):

@@ -166,6 +166,9 @@ class Assignment(models.Model):
         ACTIVE = "active", "Active"  # claimed; counts only until expires_at
         SUBMITTED = "submitted", "Submitted"
         RELEASED = "released", "Released"
+        # Answered, then struck out when the worker was banned for fraud: kept for the
+        # evidence, never counted, paid or used; the task's slot went back to the pool.
+        VOIDED = "voided", "Voided"
 
     class ReleaseReason(models.TextChoices):
         SKIP = "skip", "Skipped"
