@@ -13,11 +13,16 @@ app.autodiscover_tasks()
 
 
 def _beat_schedule() -> dict:
-    """Earnings clear the hold hourly; the payout run is weekly (settings say when)."""
+    """Fraud signals every few minutes; earnings clear the hold hourly; the payout run is
+    weekly (settings say when)."""
     from celery.schedules import crontab
     from django.conf import settings
 
     return {
+        "reputation-fraud-scan": {
+            "task": "reputation.tasks.scan_fraud_signals",
+            "schedule": settings.FRAUD_SCAN_MINUTES * 60,  # seconds
+        },
         "payouts-mature-earnings": {
             "task": "payouts.tasks.mature_held_earnings",
             "schedule": crontab(minute=17),

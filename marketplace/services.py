@@ -190,9 +190,21 @@ DECISIONS: dict[str, tuple[frozenset[str], str]] = {
     "reject": (frozenset({Status.APPLIED}), Status.REJECTED),
     "suspend": (frozenset({Status.VETTED}), Status.SUSPENDED),
     "ban": (frozenset({Status.VETTED, Status.SUSPENDED}), Status.BANNED),
+    # Undoing a suspension or ban that turned out wrong (a dismissed fraud flag).
+    "reinstate": (frozenset({Status.SUSPENDED, Status.BANNED}), Status.VETTED),
 }
 
 _DECISION_MESSAGES = {
+    "reinstate": (
+        lambda: _("You can work again"),
+        lambda reason: (
+            _(
+                "An admin reviewed your account and lifted the restriction; your answers "
+                "and earnings are as they were. Note: %(reason)s"
+            )
+            % {"reason": reason}
+        ),
+    ),
     Status.VETTED: (
         lambda: _("You are approved to work"),
         lambda reason: (
@@ -245,7 +257,7 @@ def _decide_locked(
     )
     if new_status in (Status.SUSPENDED, Status.BANNED):
         _stop_work_at_once(profile.user)
-    subject, body = _DECISION_MESSAGES[new_status]
+    subject, body = _DECISION_MESSAGES["reinstate" if action == "reinstate" else new_status]
     with translation.override(profile.user.preferred_language):
         notify(user=profile.user, subject=str(subject()), body=str(body(reason)))
     return profile

@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "marketplace.presence.DeviceCookieMiddleware",
 ]
 
 ROOT_URLCONF = "marketplace.urls"
@@ -220,6 +221,10 @@ MIN_GOLD_TASKS_TO_PUBLISH = env_int("MIN_GOLD_TASKS_TO_PUBLISH", 5, minimum=0)
 # Approved pay waits this long in "pending" before it can be paid out, leaving room
 # for a requester's rejection and the worker's appeal.
 EARNINGS_HOLD_DAYS = env_int("EARNINGS_HOLD_DAYS", 3, minimum=0)
+# --- Fraud signals (reputation/fraud.py) ---
+# How far back the signals look, and how often the scan runs (Celery beat).
+FRAUD_WINDOW_DAYS = env_int("FRAUD_WINDOW_DAYS", 14, minimum=1)
+FRAUD_SCAN_MINUTES = env_int("FRAUD_SCAN_MINUTES", 5, minimum=1)
 # The weekly payout run (Celery beat, UTC): ISO weekday (1 = Monday) and hour.
 PAYOUT_RUN_WEEKDAY = env_int("PAYOUT_RUN_WEEKDAY", 1, minimum=1)
 PAYOUT_RUN_HOUR = env_int("PAYOUT_RUN_HOUR", 2, minimum=0)
@@ -283,6 +288,11 @@ TASK_UPLOAD_BACKGROUND_BYTES = env_int("TASK_UPLOAD_BACKGROUND_BYTES", 5_000_000
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 10_000_000, minimum=1)  # one image
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)  # width x height
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 2_000_000_000, minimum=1)
+# A published set pauses itself once workers' reports (broken or disturbing, one per
+# worker and task) reach the larger of MIN and PERMILLE of its regular tasks: 2% of a
+# large set, and never on a handful of reports of a small one.
+TASK_REPORTS_PAUSE_MIN = env_int("TASK_REPORTS_PAUSE_MIN", 5, minimum=1)
+TASK_REPORTS_PAUSE_PERMILLE = env_int("TASK_REPORTS_PAUSE_PERMILLE", 20, minimum=0)
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = {

@@ -32,6 +32,11 @@ Kind = LedgerAccount.Kind
 LineStatus = PayoutLine.Status
 
 
+FROZEN_WORKERS_SQL = (
+    "SELECT user_id FROM marketplace_workerprofile WHERE status IN ('suspended', 'banned')"
+)
+
+
 def transit_account(rail_name: str, currency: str) -> LedgerAccount:
     return get_account(kind=Kind.PAYOUTS_IN_TRANSIT, currency=currency, reference=rail_name)
 
@@ -77,10 +82,14 @@ def create_run(
             minimum_minor=minimum,
         )
         transit = transit_account(rail.name, currency)
+        # A suspended or banned worker's earnings are frozen: kept, not paid out, until
+        # an admin decides (reputation.flags); reinstating them pays them next run.
         eligible = (
             "kind = 'worker_available' AND currency = %s AND balance_minor >= %s "
             "AND worker_id IN (SELECT worker_id FROM payouts_payoutdestination "
-            "WHERE rail = %s AND status = 'active')"
+            "WHERE rail = %s AND status = 'active') "
+            "AND worker_id NOT IN (SELECT user_id FROM marketplace_workerprofile "
+            "WHERE status IN ('suspended', 'banned'))"
         )
         bulk.lock_accounts_sql(
             f"({eligible}) OR id = %s", [currency, minimum, rail.name, transit.pk]
@@ -90,7 +99,7 @@ def create_run(
         available_key = bulk.account_key_sql("worker_available", "pl.currency", "pl.worker_id")
         with connection.cursor() as cursor:
             cursor.execute(
-                """
+                f"""
                 INSERT INTO payouts_payoutline
                        (run_id, worker_id, amount_minor, currency, rail, status, external_id,
                         failure_reason, destination_centre_id, destination_reference,
@@ -102,7 +111,8 @@ def create_run(
                   JOIN payouts_payoutdestination d ON d.worker_id = a.worker_id
                  WHERE a.kind = 'worker_available' AND a.currency = %s
                    AND a.balance_minor >= %s AND d.rail = %s AND d.status = 'active'
-                """,
+                   AND a.worker_id NOT IN ({FROZEN_WORKERS_SQL})
+                """,  # noqa: S608
                 [run.pk, now, currency, minimum, rail.name],
             )
             if cursor.rowcount:

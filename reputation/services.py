@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
 from payouts.earnings import settle_assignment_pay
-from reputation import aggregation, scoring
+from reputation import aggregation, flags, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
 from tasks.models import Assignment, Task, TaskSet
@@ -128,8 +128,9 @@ def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill
                 % {"skill": skill},
             )
     if change == "demoted":
-        raise_flag(
-            worker=worker,
+        flags.raise_flag(
+            worker_id=worker.pk,
+            merge=True,
             signal=Flag.Signal.QUALITY_FLOOR,
             severity=2,
             evidence={
@@ -141,23 +142,6 @@ def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill
                 "floor_permille": settings.QUALITY_FLOOR_PERMILLE,
             },
         )
-
-
-def raise_flag(*, worker: User, signal: str, severity: int, evidence: dict) -> Flag:
-    """One open flag per worker and signal: a repeat updates its evidence."""
-    flag = (
-        Flag.objects.select_for_update()
-        .filter(worker=worker, signal=signal, status=Flag.Status.OPEN)
-        .first()
-    )
-    if flag is None:
-        return Flag.objects.create(
-            worker=worker, signal=signal, severity=severity, evidence=evidence
-        )
-    flag.evidence = {**flag.evidence, **evidence}
-    flag.severity = max(flag.severity, severity)
-    flag.save(update_fields=["evidence", "severity", "updated_at"])
-    return flag
 
 
 def _record(
@@ -402,6 +386,30 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
         row = rows[assignment.worker_id]
         change = _fold(row, event)
         _after_change(assignment.worker, skill, change, row)
+
+
+def review_restored_answer(*, assignment: Assignment) -> None:
+    """An answer voided by a ban that was later dismissed counts again. If its task
+    is still open it is reviewed with the task; if restoring it closed the task, the
+    task is settled now; if the task was settled without it, it is accepted and paid
+    (the worker did the work; the ban was wrong). Called with the answer locked."""
+    task = Task.objects.select_related("task_set").get(pk=assignment.task_id)
+    if task.is_open:
+        return
+    reviewed = (
+        Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
+        .exclude(pk=assignment.pk)
+        .exclude(review_status=Review.PENDING)
+        .exists()
+    )
+    if not reviewed:
+        settle_task(task_id=task.pk, task_set=task.task_set)
+        return
+    assignment.review_status = Review.APPROVED
+    assignment.review_reason = _("Restored when the decision on your account was reversed.")
+    assignment.reviewed_at = timezone.now()
+    assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+    settle_assignment_pay(assignment)
 
 
 def _consensus_reason(consensus, confidence: int) -> str:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from marketplace import presence
 from marketplace.consumers import GroupMembership
 from marketplace.models import User, WorkerProfile
 from reputation.selectors import standings_for
@@ -83,6 +84,18 @@ def _standings(worker: User) -> dict:
     return standings_for(worker.pk)
 
 
+@database_work
+def _open_presence(worker: User, scope: dict) -> int:
+    return presence.open_socket_presence(
+        worker_id=worker.pk,
+        device_id=scope.get("cookies", {}).get(presence.DEVICE_COOKIE, ""),
+        ip_address=presence.scope_address(scope),
+    )
+
+
+_touch_presence = database_work(presence.touch_presence)
+
+
 def _int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise work.WorkError("bad_message", _("%(name)s must be a number.") % {"name": name})
@@ -127,8 +140,18 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
         self.language = settings.LANGUAGE_CODE
         self.tokens = float(settings.WORK_WS_BURST)
         self.refilled_at = time.monotonic()
+        self.presence_id = await _open_presence(user, self.scope)
+        self.presence_touched_at = self.refilled_at
         await self.join_groups([events.WORKERS_GROUP, events.work_group(user.pk)])
         await self.accept()
+
+    async def _keep_presence(self) -> None:
+        # The row spans the socket's activity (pings aside): an idle tab left open at
+        # home is not "working in two places at once". Stamped at most once a minute.
+        now = time.monotonic()
+        if now - self.presence_touched_at >= presence.SOCKET_TOUCH_SECONDS:
+            self.presence_touched_at = now
+            await _touch_presence(self.presence_id)
 
     async def send_json(self, message: dict) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
@@ -178,6 +201,8 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
             await self.error("rate_limited", _("Too many messages: slow down."), **refs)
             return
         kind = message.get("type")
+        if kind != "ping":
+            await self._keep_presence()
         handler = self.HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             await self.error("unknown_type", _("Unknown message type."), **refs)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
+from marketplace import presence
 from tasks import protocol, work
 from tasks.models import Assignment, ExampleImage, TaskSet
 from tasks.selectors import visible_task_sets
@@ -27,6 +28,12 @@ def vetted_worker_required(view):
             request.worker_profile = work.require_can_work(request.user)
         except work.WorkError:
             raise PermissionDenied from None
+        # Where the work happens, for the duplicate-account and two-places signals.
+        presence.record_http_presence(
+            worker_id=request.user.pk,
+            device_id=getattr(request, "device_id", ""),
+            ip_address=presence.request_address(request),
+        )
         return view(request, *args, **kwargs)
 
     return wrapper
