@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from marketplace import health, views
 from payouts import views as payout_views
+from reputation import flag_views
+from tasks.urls import staff_urlpatterns as task_report_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +31,13 @@ urlpatterns = [
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),
     path("staff/appeals/", include("reputation.staff_urls")),
+    path("staff/flags/", include("reputation.flag_urls")),
+    path(
+        "worker/decisions/<int:flag_id>/appeal/",
+        flag_views.worker_flag_appeal,
+        name="worker_flag_appeal",
+    ),
+    path("staff/reports/", include(task_report_urls)),
     path("staff/credit/", payout_views.credit_organization_view, name="staff_credit"),
     path(
         "requester/<slug:slug>/members/",

@@ -68,10 +68,16 @@ def worker_home(request):
     Notification.objects.filter(user=request.user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+    from reputation.flag_views import decisions_for_worker  # reputation imports this app
+
     return render(
         request,
         "marketplace/worker_home.html",
-        {"profile": profile, "notifications": notifications},
+        {
+            "profile": profile,
+            "notifications": notifications,
+            "decisions": decisions_for_worker(request.user) if profile else [],
+        },
     )
 
 

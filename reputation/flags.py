@@ -325,8 +325,9 @@ def appeal_flag(*, worker: User, flag_id: int, message: str) -> Flag:
         )
         if flag is None or flag.status not in (Status.WARNED, Status.SUSPENDED, Status.BANNED):
             raise ValidationError(_("There is no decision to appeal here."))
-        if flag.appeal_waiting:
-            raise ValidationError(_("Your appeal is already waiting for an admin."))
+        if flag.appealed_at is not None:
+            # One appeal per decision: an admin reads it and answers it.
+            raise ValidationError(_("You already appealed this decision."))
         flag.appeal_message = message[:4000]
         flag.appealed_at = timezone.now()
         flag.save(update_fields=["appeal_message", "appealed_at", "updated_at"])

@@ -8,6 +8,7 @@ the numbers behind it. The thresholds are set so that an honest worker, includin
 one of a centre's cohort sharing its phones and address, is very unlikely to cross
 them (bench/fraud_eval.py measures both sides)."""
 
+import hashlib
 import ipaddress
 import math
 import statistics
@@ -220,12 +221,9 @@ def too_fast(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
                     "worker_median_seconds": round(
                         statistics.median(seconds[a.id] for a in rows), 1
                     ),
-                    "set_median_seconds": {
-                        str(s): round(set_median[s], 1) for s in worker_sets
-                    },
+                    "set_median_seconds": {str(s): round(set_median[s], 1) for s in worker_sets},
                     "floor_seconds": {
-                        sets[s].kind: FAST_FLOOR_SECONDS.get(sets[s].kind, 1.5)
-                        for s in worker_sets
+                        sets[s].kind: FAST_FLOOR_SECONDS.get(sets[s].kind, 1.5) for s in worker_sets
                     },
                 },
                 assignment_ids=_newest(fast),
@@ -712,10 +710,13 @@ def load_presences(since: datetime) -> list[Presence]:
 
 
 def payout_key(mobile_money_number: str, stripe_account_id: str) -> str:
+    """One payout destination, comparable across accounts and safe to show an admin:
+    the number's last digits plus a short digest of the whole, never the number."""
     digits = "".join(ch for ch in mobile_money_number or "" if ch.isdigit())
     if len(digits) >= 6:
-        return f"mobile money …{digits[-4:]}#{digits}"
-    return f"Stripe {stripe_account_id}" if stripe_account_id else ""
+        digest = hashlib.sha256(digits.encode()).hexdigest()[:10]
+        return f"mobile money …{digits[-4:]} [{digest}]"
+    return f"Stripe account {stripe_account_id}" if stripe_account_id else ""
 
 
 def load_identity(worker_ids: set[int]) -> tuple[dict, list, dict]:
@@ -824,7 +825,9 @@ def scan(*, now: datetime | None = None) -> list[Flag]:
         presences=presences,
         centre_of=centre_of,
         centre_ranges=ranges,
-        payout_keys={w: k for w, k in payout_keys.items() if w in workers},
+        # Every destination, not only this window's workers: a second account may be
+        # the idle one.
+        payout_keys=payout_keys,
         cutoffs=_cutoffs(),
     )
     return [flags.raise_from_finding(finding) for finding in findings]
