@@ -65,6 +65,11 @@ def work_page_strings() -> dict[str, str]:
         "image": _("The image to answer about"),
         "keys": _("Keys: 1-9 choose, Enter submits, S skips."),
         "tooLong": _("That answer is too long."),
+        "stopped": _(
+            "Your account was suspended. Your answers and earnings are kept. "
+            "Open My work to read why and to appeal."
+        ),
+        "myWork": _("My work"),
     }
 
 

@@ -270,7 +270,13 @@ function connect() {
     if (sock !== ws) return; // an old socket, already replaced
     sending = null;
     status(T.offline);
-    if (e.code === 4401 || e.code === 4403) return; // signed out or not allowed: stop
+    if (e.code === 4403) { // suspended (or no longer vetted): stop, and say where to look
+      current = null;
+      root.replaceChildren(el("div", { class: "card", id: "stopped" }, el("p", {}, T.stopped),
+        el("a", { class: "button", href: root.dataset.home }, T.myWork)));
+      return;
+    }
+    if (e.code === 4401) return; // signed out: stop
     if (!navigator.onLine) return; // the "online" event reconnects: no wasted retries
     setTimeout(connect, delay + Math.random() * 1000);
     delay = Math.min(delay * 2, 30000);
