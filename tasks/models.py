@@ -79,6 +79,9 @@ class TaskSet(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When the set last paused itself because workers reported its tasks (tasks.reports).
+    # Reports made before then were acted on: they no longer count towards pausing it.
+    paused_for_reports_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -102,6 +105,15 @@ class TaskSet(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_paused_for_reports(self) -> bool:
+        """Paused now by itself, because of workers' reports (not by its requester)."""
+        return (
+            self.status == self.Status.PAUSED
+            and self.paused_for_reports_at is not None
+            and self.paused_for_reports_at == self.paused_at
+        )
 
 
 class Task(models.Model):
@@ -130,6 +142,9 @@ class Task(models.Model):
     aggregation_method = models.CharField(max_length=30, blank=True)
     # A gold task that qualified workers keep failing: its answer may be wrong.
     gold_contested_at = models.DateTimeField(null=True, blank=True)
+    # Taken out of circulation because workers reported it disturbing (tasks.reports):
+    # closed (is_open false), so it is handed to nobody else and the set can complete.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +192,7 @@ class Assignment(models.Model):
         SET_PAUSED = "set_paused", "Set paused"
         SET_CANCELLED = "set_cancelled", "Set cancelled"
         WORKER_SUSPENDED = "worker_suspended", "Worker suspended"
+        TASK_WITHDRAWN = "task_withdrawn", "Task withdrawn"
 
     class ReviewStatus(models.TextChoices):
         PENDING = "pending", "Waiting for review"
@@ -229,6 +245,12 @@ class Assignment(models.Model):
             models.Index(fields=["worker", "status"], name="assignment_worker_status"),
             models.Index(fields=["worker", "task_set", "is_gold"], name="assignment_worker_set"),
             models.Index(fields=["task_set", "status"], name="assignment_set_status"),
+            # Workers' reports (tasks.reports): few among many skips and answers.
+            models.Index(
+                fields=["task_set", "released_at"],
+                condition=Q(release_reason__in=["broken", "disturbing"]),
+                name="assignment_reports",
+            ),
         ]
 
     def __str__(self) -> str:
