@@ -259,26 +259,42 @@ def _transition(
             raise ValidationError(
                 _("A %(status)s set cannot become %(to)s.") % {"status": task_set.status, "to": to}
             )
-        previous = task_set.status
-        task_set.status = to
-        setattr(task_set, field, timezone.now())
-        task_set.save(update_fields=["status", field])
-        withdrawn = 0
-        if to in WITHDRAW_REASON:
-            # Under the set's row lock: a claim in progress holds a share lock on it,
-            # so every claim made before this point is visible and withdrawn here.
-            withdrawn = withdraw_claims(
-                assignments=Assignment.objects.filter(task_set=task_set),
-                reason=WITHDRAW_REASON[to],
-            )
-        record_audit(
-            actor=actor,
-            action=f"task_set.{action}",
-            target=task_set,
-            data={"from": previous, "claims_withdrawn": withdrawn},
-        )
-        events.sets_changed_on_commit([task_set])
+        _move(task_set, actor=actor, action=action, to=to, field=field)
     return task_set
+
+
+def _move(
+    task_set: TaskSet,
+    *,
+    actor: User | None,
+    action: str,
+    to: str,
+    field: str,
+    reason: str = "",
+    data: dict | None = None,
+) -> None:
+    """Change the set's status, withdraw its claims if it stops, audit and tell the
+    workers. The caller holds the set's row lock and has checked the move is allowed."""
+    previous = task_set.status
+    task_set.status = to
+    setattr(task_set, field, timezone.now())
+    task_set.save(update_fields=["status", field])
+    withdrawn = 0
+    if to in WITHDRAW_REASON:
+        # Under the set's row lock: a claim in progress holds a share lock on it,
+        # so every claim made before this point is visible and withdrawn here.
+        withdrawn = withdraw_claims(
+            assignments=Assignment.objects.filter(task_set=task_set),
+            reason=WITHDRAW_REASON[to],
+        )
+    record_audit(
+        actor=actor,
+        action=f"task_set.{action}",
+        target=task_set,
+        reason=reason,
+        data={"from": previous, "claims_withdrawn": withdrawn, **(data or {})},
+    )
+    events.sets_changed_on_commit([task_set])
 
 
 WITHDRAW_REASON = {
@@ -295,6 +311,25 @@ def pause_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         allowed_from={Status.PUBLISHED},
         to=Status.PAUSED,
         field="paused_at",
+    )
+
+
+def pause_locked_task_set_as_system(
+    *, task_set: TaskSet, action: str, reason: str, data: dict | None = None
+) -> None:
+    """Pause a published set on the platform's own rule (no actor: the audit log says
+    "system", with the reason). The caller holds the set's row lock, read the set
+    under it and decided; the requester resumes it as after any pause."""
+    if task_set.status != Status.PUBLISHED:
+        raise ValidationError(_("Only a published set can be paused."))
+    _move(
+        task_set,
+        actor=None,
+        action=action,
+        to=Status.PAUSED,
+        field="paused_at",
+        reason=reason,
+        data=data,
     )
 
 

@@ -545,6 +545,8 @@ def _released_message(assignment: Assignment) -> str:
         return _("The requester stopped this set, so the task was withdrawn.")
     if assignment.release_reason == Reason.WORKER_SUSPENDED:
         return _("Your account is suspended, so the task was withdrawn.")
+    if assignment.release_reason == Reason.TASK_WITHDRAWN:
+        return _("Other workers reported this task as disturbing, so it was withdrawn.")
     return _("You gave this task back, so it cannot be answered now.")
 
 
@@ -584,10 +586,23 @@ WORKER_RELEASE_REASONS = {
 
 
 def release_assignment(*, worker: User, assignment_id: int, reason: str) -> Assignment:
-    """Give a task back, with no penalty. It goes to someone else; not to you again."""
+    """Give a task back, with no penalty. It goes to someone else; not to you again.
+    Giving it back as broken or disturbing is a report (tasks.reports), which may
+    withdraw the task or pause the set in the same transaction."""
+    # Imported here: tasks.reports pauses sets through tasks.services, which imports
+    # this module.
+    from tasks import reports
+
     if reason not in WORKER_RELEASE_REASONS:
         raise WorkError("bad_reason", _("The reason must be skip, broken or disturbing."))
+    reporting = reason in reports.REPORT_REASONS
     with transaction.atomic():
+        # A report locks the set first, before the assignment (see lock_set_for_report).
+        task_set = (
+            reports.lock_set_for_report(assignment_id=assignment_id, worker=worker)
+            if reporting
+            else None
+        )
         assignment = (
             Assignment.objects.select_for_update().filter(pk=assignment_id, worker=worker).first()
         )
@@ -601,6 +616,8 @@ def release_assignment(*, worker: User, assignment_id: int, reason: str) -> Assi
         assignment.released_at = timezone.now()
         assignment.release_reason = reason
         assignment.save(update_fields=["status", "released_at", "release_reason"])
+        if task_set is not None:
+            reports.task_reported(assignment=assignment, task_set=task_set)
     return assignment
 
 

@@ -1,0 +1,273 @@
+"""Workers' reports of tasks: a task given back as broken or disturbing.
+
+What a report sets off, in the transaction that releases the task
+(tasks.work.release_assignment), with the set's row locked before anything else:
+- A regular task that WITHDRAW_AFTER_DISTURBING workers reported disturbing is
+  withdrawn: closed, so nobody else is shown it and the set can still complete; the
+  other claims on it are withdrawn, and the answers already given are approved (paid).
+- A published set pauses itself once the reports made since it last did so reach
+  pause_threshold(); its requester's organization admins and the staff are told.
+  Reports made before that pause no longer count, so resuming does not pause it again
+  on the same reports.
+
+And what the requester (their set's page, the REST API) and staff (/staff/reports/)
+read of them. Each (task, worker) has one assignment, so each report is a distinct
+worker reporting a distinct task."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from marketplace.models import Membership, User
+from marketplace.services import notify, record_audit
+from payouts.earnings import settle_assignment_pay
+from tasks import events, services
+from tasks.models import Assignment, Task, TaskSet
+from tasks.work import complete_if_finished, withdraw_claims
+
+Reason = Assignment.ReleaseReason
+REPORT_REASONS = (Reason.BROKEN, Reason.DISTURBING)
+# Two workers, not one: a single report may be one person's sensitivity or a slip of
+# the finger; two independent ones are enough to spare everyone after them.
+WITHDRAW_AFTER_DISTURBING = 2
+
+
+def pause_threshold(regular_tasks: int) -> int:
+    """Reports that pause a set of this many regular tasks: TASK_REPORTS_PAUSE_PERMILLE
+    of them rounded up (in integers: 20 permille of 101 tasks is 3), at least
+    TASK_REPORTS_PAUSE_MIN."""
+    share = -(-settings.TASK_REPORTS_PAUSE_PERMILLE * regular_tasks // 1000)
+    return max(settings.TASK_REPORTS_PAUSE_MIN, share)
+
+
+# --- What a report sets off -------------------------------------------------------
+
+
+def lock_set_for_report(*, assignment_id: int, worker: User) -> TaskSet | None:
+    """The set of the worker's assignment, locked for update, or None if the
+    assignment is not theirs. Taken before the assignment's own lock: pausing locks
+    the set, then claims, and so does a report that pauses or withdraws, so neither
+    can hold what the other waits for. With the set locked, no claim can be made in
+    it meanwhile (claimers share-lock the set on PostgreSQL)."""
+    task_set_id = (
+        Assignment.objects.filter(pk=assignment_id, worker=worker)
+        .values_list("task_set_id", flat=True)
+        .first()
+    )
+    if task_set_id is None:
+        return None
+    return TaskSet.objects.select_for_update().get(pk=task_set_id)
+
+
+def task_reported(*, assignment: Assignment, task_set: TaskSet) -> None:
+    """Act on a report just saved. Call in the release transaction, holding the set's
+    row lock (lock_set_for_report), then the released assignment's."""
+    now = assignment.released_at or timezone.now()
+    if assignment.release_reason == Reason.DISTURBING:
+        _withdraw_if_disturbing(task_id=assignment.task_id, task_set=task_set, now=now)
+    _pause_if_many_reports(task_set=task_set)
+
+
+def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -> None:
+    # Gold is never withdrawn here: it is handed out apart from is_open (it never
+    # closes), so closing it would change nothing; its reports still count below.
+    task = Task.objects.only("is_gold", "withdrawn_at").get(pk=task_id)
+    if task.is_gold or task.withdrawn_at is not None:
+        return
+    reporters = Assignment.objects.filter(task_id=task_id, release_reason=Reason.DISTURBING)
+    disturbing = reporters.count()
+    if disturbing < WITHDRAW_AFTER_DISTURBING:
+        return
+    # The other claims first, then the task: the order an answer takes them in (its
+    # claim, then the task's counter), so neither waits on the other. A withdrawn claim
+    # cannot be answered, so nothing reopens the task by answering it later.
+    withdraw_claims(
+        assignments=Assignment.objects.filter(task_id=task_id), reason=Reason.TASK_WITHDRAWN
+    )
+    task = Task.objects.select_for_update().get(pk=task_id)
+    task.withdrawn_at = now
+    task.is_open = False
+    task.save(update_fields=["withdrawn_at", "is_open"])
+    approved = _approve_answers_given(task_id=task_id, now=now)
+    record_audit(
+        actor=None,
+        action="task.withdrawn",
+        target=task,
+        reason=f"reported disturbing by {disturbing} workers",
+        data={"disturbing_reports": disturbing, "answers_approved": approved},
+    )
+    events.progress_on_commit(task_set, milestone=True)
+    # It may have been the set's last open task. After commit, as when an answer
+    # closes one: completing locks the set's row again in its own transaction.
+    transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk), robust=True)
+
+
+def _approve_answers_given(*, task_id: int, now: datetime) -> int:
+    """The withdrawn task never gets its consensus, which is what reviews answers:
+    those already given are approved and paid, as review does when consensus is unsure.
+    Under the task's lock, which is what a review of them takes first."""
+    pending = list(
+        Assignment.objects.select_for_update()
+        .filter(
+            task_id=task_id,
+            status=Assignment.Status.SUBMITTED,
+            review_status=Assignment.ReviewStatus.PENDING,
+        )
+        .order_by("pk")
+    )
+    for answer in pending:
+        answer.review_status = Assignment.ReviewStatus.APPROVED
+        answer.reviewed_at = now
+        answer.save(update_fields=["review_status", "reviewed_at"])
+        settle_assignment_pay(answer, now=now)
+    return len(pending)
+
+
+def reports_towards_pause(task_set: TaskSet) -> int:
+    """Reports on the set since it last paused itself for reports."""
+    reports = Assignment.objects.filter(task_set=task_set, release_reason__in=REPORT_REASONS)
+    if task_set.paused_for_reports_at is not None:
+        reports = reports.filter(released_at__gt=task_set.paused_for_reports_at)
+    return reports.count()
+
+
+def _pause_if_many_reports(*, task_set: TaskSet) -> None:
+    # The set was read under its row lock: its status and paused_for_reports_at are
+    # current, and no other report on it is being counted at the same time.
+    if task_set.status != TaskSet.Status.PUBLISHED:
+        return
+    reports = reports_towards_pause(task_set)
+    threshold = pause_threshold(Task.objects.filter(task_set=task_set, is_gold=False).count())
+    if reports < threshold:
+        return
+    services.pause_locked_task_set_as_system(
+        task_set=task_set,
+        action="auto_paused",
+        reason=f"{reports} reports from workers (threshold {threshold})",
+        data={"reports": reports, "threshold": threshold},
+    )
+    task_set.paused_for_reports_at = task_set.paused_at
+    task_set.save(update_fields=["paused_for_reports_at"])
+    _tell_about_pause(task_set, reports)
+
+
+def _tell_about_pause(task_set: TaskSet, reports: int) -> None:
+    """The organization's admins, who can fix and resume the set, and the staff."""
+    recipients = (
+        User.objects.filter(
+            Q(is_staff=True)
+            | Q(
+                memberships__organization_id=task_set.organization_id,
+                memberships__role=Membership.Role.ADMIN,
+            ),
+            is_active=True,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+    for user in recipients:
+        with translation.override(user.preferred_language or None):
+            notify(
+                user=user,
+                subject=_("Task set paused: workers reported its tasks"),
+                body=_(
+                    "Workers made %(n)d reports of tasks in “%(set)s” (%(organization)s) as "
+                    "broken or disturbing, so the set was paused and its open claims were "
+                    "withdrawn. Check the reported tasks on the set's page, fix or remove "
+                    "them, then resume the set."
+                )
+                % {
+                    "n": reports,
+                    "set": task_set.title,
+                    "organization": task_set.organization.name,
+                },
+            )
+
+
+# --- Reading reports ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportedTask:
+    task_id: int
+    external_id: str
+    is_gold: bool
+    payload_text: str
+    has_image: bool
+    withdrawn_at: datetime | None
+    broken: int  # workers who reported it broken
+    disturbing: int  # workers who reported it disturbing
+    latest_at: datetime
+    task_set: TaskSet  # with its organization
+
+    @property
+    def reports(self) -> int:
+        return self.broken + self.disturbing
+
+
+@dataclass(frozen=True)
+class Reports:
+    total: int  # reported tasks, of which `tasks` holds the first few
+    tasks: list[ReportedTask]
+
+
+def _reported(reports: QuerySet[Assignment], *, order: list[str], limit: int) -> Reports:
+    rows = list(
+        reports.order_by()
+        .values(
+            "task_id",
+            "task_set_id",
+            "task__external_id",
+            "task__is_gold",
+            "task__payload_text",
+            "task__image_derivative",
+            "task__withdrawn_at",
+        )
+        .annotate(
+            report_count=Count("pk"),
+            broken=Count("pk", filter=Q(release_reason=Reason.BROKEN)),
+            disturbing=Count("pk", filter=Q(release_reason=Reason.DISTURBING)),
+            latest_at=Max("released_at"),
+        )
+        .order_by(*order)[:limit]
+    )
+    task_sets = TaskSet.objects.select_related("organization").in_bulk(
+        {row["task_set_id"] for row in rows}
+    )
+    tasks = [
+        ReportedTask(
+            task_id=row["task_id"],
+            external_id=row["task__external_id"],
+            is_gold=row["task__is_gold"],
+            payload_text=row["task__payload_text"],
+            has_image=bool(row["task__image_derivative"]),
+            withdrawn_at=row["task__withdrawn_at"],
+            broken=row["broken"],
+            disturbing=row["disturbing"],
+            latest_at=row["latest_at"],
+            task_set=task_sets[row["task_set_id"]],
+        )
+        for row in rows
+    ]
+    return Reports(total=reports.values("task_id").distinct().count(), tasks=tasks)
+
+
+def _all_reports() -> QuerySet[Assignment]:
+    return Assignment.objects.filter(release_reason__in=REPORT_REASONS)
+
+
+def set_reports(task_set: TaskSet, *, limit: int = 50) -> Reports:
+    """The set's reported tasks, the most recently reported first."""
+    return _reported(
+        _all_reports().filter(task_set=task_set), order=["-latest_at", "-task_id"], limit=limit
+    )
+
+
+def reports_across_sets(*, limit: int = 100) -> Reports:
+    """Reported tasks of every set, the most reported first, for the staff."""
+    return _reported(_all_reports(), order=["-report_count", "-latest_at", "-task_id"], limit=limit)
