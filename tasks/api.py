@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from marketplace.models import ApiKey, Organization
 from marketplace.selectors import requester_organizations
 from payouts.currency import CURRENCY_CHOICES
-from tasks import services
+from tasks import reports, services
 from tasks.models import TaskSet, UploadJob
 from tasks.pricing import hourly_pay_minor
 from tasks.results import results_page
@@ -62,7 +62,7 @@ class TaskSetSerializer(serializers.ModelSerializer):
             "training_answer_budget", "gold_pass_permille", "normalise_case",
             "normalise_punctuation", "consensus_model", "target_confidence_permille",
             "max_extra_assignments", "status",
-            "created_at", "published_at", "paused_at", "cancelled_at",
+            "created_at", "published_at", "paused_at", "cancelled_at", "paused_for_reports_at",
             "task_count", "gold_count", "hourly_pay_minor", "cost",
         ]  # fmt: skip
 
@@ -331,6 +331,44 @@ class TaskSetResultsView(APIView):
         offset, limit = query.validated_data["offset"], query.validated_data["limit"]
         count, results = results_page(task_set, offset=offset, limit=limit)
         return Response({"count": count, "offset": offset, "limit": limit, "results": results})
+
+
+class ReportedTaskSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    is_gold = serializers.BooleanField()
+    broken = serializers.IntegerField(help_text="Workers who reported it broken.")
+    disturbing = serializers.IntegerField(help_text="Workers who reported it disturbing.")
+    latest_at = serializers.DateTimeField(help_text="The latest report.")
+    withdrawn_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set once two workers found it disturbing: nobody else sees it."
+    )
+
+
+class ReportsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Reported tasks in all.")
+    paused_for_reports = serializers.BooleanField(
+        help_text="The set paused itself because of reports; resume it once fixed."
+    )
+    results = ReportedTaskSerializer(many=True)
+
+
+class TaskSetReportsView(APIView):
+    @extend_schema(
+        responses=ReportsSerializer,
+        summary="Tasks workers reported as broken or disturbing, the latest first (50)",
+    )
+    def get(self, request, task_set_id: int):
+        task_set = get_object_or_404(task_sets_for(request), pk=task_set_id)
+        found = reports.set_reports(task_set)
+        return Response(
+            ReportsSerializer(
+                {
+                    "count": found.total,
+                    "paused_for_reports": task_set.is_paused_for_reports,
+                    "results": found.tasks,
+                }
+            ).data
+        )
 
 
 class TaskSetResultsExportView(APIView):

@@ -23,6 +23,9 @@ urlpatterns = [
         "task-sets/<int:task_set_id>/results/", api.TaskSetResultsView.as_view(), name="api_results"
     ),
     path(
+        "task-sets/<int:task_set_id>/reports/", api.TaskSetReportsView.as_view(), name="api_reports"
+    ),
+    path(
         "task-sets/<int:task_set_id>/results.<str:fmt>",
         api.TaskSetResultsExportView.as_view(),
         name="api_results_export",

@@ -30,3 +30,9 @@ urlpatterns = [
     ),
     path("<int:task_set_id>/<slug:action>/", views.task_set_action, name="task_set_action"),
 ]
+
+# Mounted at /staff/reports/ (marketplace/urls.py).
+staff_urlpatterns = [
+    path("", views.staff_reports, name="staff_reports"),
+    path("tasks/<int:task_id>/image", views.staff_report_image, name="staff_report_image"),
+]

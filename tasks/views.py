@@ -1,20 +1,22 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
-from marketplace.permissions import requester_required
+from marketplace.permissions import requester_required, staff_required
 from marketplace.rows import RowErrors
 from marketplace.selectors import requester_organizations
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
 from reputation.services import correct_gold_answer, reject_answer
-from tasks import services
+from tasks import reports, services
 from tasks.forms import TaskFileForm, TaskSetForm
+from tasks.models import Task
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
 from tasks.results import csv_lines, jsonl_lines
 from tasks.selectors import (
@@ -127,6 +129,7 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             .select_related("task")
             .order_by("-reviewed_at")[:50],
             "rejection_cap": settings.QUALITY_REJECTIONS_PER_REQUESTER,
+            "reports": reports.set_reports(task_set),
             "action_error": action_error,
         },
         status=status,
@@ -301,3 +304,27 @@ def streaming_export(task_set, fmt: str) -> StreamingHttpResponse:
         response = StreamingHttpResponse(jsonl_lines(task_set), content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="task-set-{task_set.pk}-results.{fmt}"'
     return response
+
+
+# --- Staff: reported tasks across sets ------------------------------------------------
+
+
+@staff_required
+def staff_reports(request):
+    return render(
+        request, "tasks/staff_reports.html", {"reports": reports.reports_across_sets(limit=100)}
+    )
+
+
+@staff_required
+@cache_control(private=True, max_age=3600)
+def staff_report_image(request, task_id: int):
+    """A reported task's small image, for the staff judging the report. Only reported
+    tasks: this is not a way to browse every set's images."""
+    task = get_object_or_404(
+        Task.objects.filter(assignments__release_reason__in=reports.REPORT_REASONS).distinct(),
+        pk=task_id,
+    )
+    if not task.image_derivative:
+        raise Http404
+    return FileResponse(task.image_derivative.open("rb"))
