@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
 from payouts.earnings import settle_assignment_pay
-from reputation import aggregation, flags, scoring
+from reputation import aggregation, flags, fraud_triggers, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
 from tasks.models import Assignment, Task, TaskSet
@@ -186,6 +186,8 @@ def record_answer(
     the answer and its evidence commit together. Constant time per answer (a task's
     closing touches its few answers)."""
     now = timezone.now()
+    if not task_set.is_training:
+        fraud_triggers.note_answer(assignment=assignment, task_set=task_set)
     if assignment.is_gold:
         return _record_check(assignment=assignment, task_set=task_set, now=now)
     if task_closed:
@@ -225,6 +227,7 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
     if not task_set.is_training:
         if not passed:
             _maybe_contest_gold(task=task, task_set=task_set, skill=event.skill, now=now)
+            fraud_triggers.note_failed_check(worker_id=assignment.worker_id)
         # A regular set's checks must look like any other task on the wire: their
         # results are shown later, on the worker's quality page.
         return None
