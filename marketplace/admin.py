@@ -1,7 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from marketplace.models import AuditLog, Membership, Notification, Organization, User, WorkerProfile
+from marketplace.models import (
+    AuditLog,
+    Membership,
+    Notification,
+    Organization,
+    User,
+    WorkerPresence,
+    WorkerProfile,
+)
 
 
 @admin.register(User)
@@ -69,3 +77,11 @@ class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "target_label", "reason")
     list_filter = ("action",)
     search_fields = ("actor_label", "target_label", "reason")
+
+
+@admin.register(WorkerPresence)
+class WorkerPresenceAdmin(ReadOnlyAdmin):
+    list_display = ("worker", "channel", "device_id", "ip_address", "first_seen_at", "last_seen_at")
+    list_filter = ("channel",)
+    search_fields = ("worker__username", "device_id", "ip_address")
+    raw_id_fields = ("worker",)
