@@ -2,12 +2,14 @@
 centre with a coordinator, vetted workers and one pending application. Safe to run
 again: existing demo users are left as they are."""
 
+from datetime import timedelta
+
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.models import Membership, Organization, User, WorkerProfile
+from marketplace.models import Membership, Organization, User, WorkerPresence, WorkerProfile
 from payouts.services import credit_organization
 
 DEMO_TRAINING_TITLE = "Road sign training (demo)"
@@ -103,6 +105,7 @@ class Command(BaseCommand):
             )
         self._demo_task_set(org, requester)
         self._demo_training(org, requester)
+        self._demo_flag()
         self.stdout.write(
             self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
         )
@@ -114,6 +117,7 @@ class Command(BaseCommand):
         self.stdout.write("  dara, sreymom, vibol  (vetted workers who passed training)")
         self.stdout.write("  applicant    (a pending worker application)")
         self.stdout.write("  a published demo set: log in as a worker and open /work/")
+        self.stdout.write("  a fraud flag to review: log in as admin and open /staff/flags/")
 
     def _demo_task_set(self, org, requester):
         """A small published set, so that a demo worker has work at once."""
@@ -219,3 +223,26 @@ class Command(BaseCommand):
                     submission_id=uuid.uuid4(),
                     seconds_spent=12,
                 )
+
+    def _demo_flag(self):
+        """Something for the flag queue: dara's account working on two phones on two
+        networks at once (presence as the work sockets record it), found by the scan."""
+        from reputation import fraud
+
+        dara = User.objects.get(username="dara")
+        start = timezone.now() - timedelta(hours=2)
+        for device, address, offset in (
+            ("d" * 32, "198.51.100.23", 0),
+            ("e" * 32, "192.0.2.77", 15),
+        ):
+            WorkerPresence.objects.get_or_create(
+                worker=dara,
+                device_id=device,
+                defaults={
+                    "ip_address": address,
+                    "channel": WorkerPresence.Channel.SOCKET,
+                    "first_seen_at": start + timedelta(minutes=offset),
+                    "last_seen_at": start + timedelta(minutes=offset + 40),
+                },
+            )
+        fraud.scan()
