@@ -37,6 +37,11 @@ WORKER_SIGNAL_NAMES = {
     Flag.Signal.DUPLICATE_ACCOUNT: gettext_lazy("More than one account"),
     Flag.Signal.IMPOSSIBLE_ACTIVITY: gettext_lazy("Work from two places at the same time"),
 }
+WORKER_DECISION_NAMES = {
+    Flag.Status.WARNED: gettext_lazy("Warning"),
+    Flag.Status.SUSPENDED: gettext_lazy("Suspended"),
+    Flag.Status.BANNED: gettext_lazy("Account closed"),
+}
 
 
 @staff_required
@@ -214,6 +219,7 @@ def decisions_for_worker(user) -> list[dict]:
         {
             "flag": flag,
             "what": WORKER_SIGNAL_NAMES.get(flag.signal, flag.get_signal_display()),
+            "decision": WORKER_DECISION_NAMES[flag.status],
             "form": None if flag.appealed_at else FlagAppealForm(),
         }
         for flag in rows
