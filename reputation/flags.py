@@ -253,7 +253,8 @@ def _recount(task_ids: list[int], delta: int) -> None:
         Task.objects.filter(pk=task_id).update(submitted_count=F("submitted_count") + delta)
         task = Task.objects.select_related("task_set").get(pk=task_id)
         wanted = task.task_set.assignments_per_task + task.extra_assignments
-        is_open = task.is_gold or task.submitted_count < wanted
+        # A task withdrawn on workers' reports stays closed whatever its count.
+        is_open = task.withdrawn_at is None and (task.is_gold or task.submitted_count < wanted)
         if is_open != task.is_open:
             Task.objects.filter(pk=task_id).update(is_open=is_open)
 

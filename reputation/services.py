@@ -405,9 +405,10 @@ def review_restored_answer(*, assignment: Assignment) -> None:
         .exclude(review_status=Review.PENDING)
         .exists()
     )
-    if not reviewed:
+    if not reviewed and task.withdrawn_at is None:
         settle_task(task_id=task.pk, task_set=task.task_set)
         return
+    # Settled without it, or withdrawn on reports (whose answers are all accepted).
     assignment.review_status = Review.APPROVED
     assignment.review_reason = _("Restored when the decision on your account was reversed.")
     assignment.reviewed_at = timezone.now()

@@ -279,3 +279,21 @@ def test_the_flag_page_shows_why_the_answers_and_decides(client, admin_user, ani
         reverse("flag_detail", args=[flag.pk]), {"action": "warn", "reason": "Read each image."}
     )
     assert Flag.objects.get(pk=flag.pk).status == "warned"
+
+
+@pytest.mark.django_db
+def test_restoring_an_answer_never_reopens_a_task_withdrawn_meanwhile(animals, admin_user):
+    (cheat,) = vetted_workers(1, prefix="wd")
+    voided = answer_one(cheat, animals)
+    flag = open_flag(cheat)
+    flags.decide_flag(
+        flag_id=flag.pk, actor=admin_user, action="ban", reason="Bot.", void_answers=True
+    )
+    # Meanwhile workers reported the task disturbing and it was withdrawn.
+    Task.objects.filter(pk=voided.task_id).update(withdrawn_at=timezone.now(), is_open=False)
+    flags.decide_flag(flag_id=flag.pk, actor=admin_user, action="dismiss", reason="Mistake.")
+    task = Task.objects.get(pk=voided.task_id)
+    assert (task.submitted_count, task.is_open) == (1, False)
+    voided.refresh_from_db()
+    assert voided.review_status == "approved"  # accepted and paid, as withdrawal does
+    assert Earning.objects.filter(assignment=voided).exists()
