@@ -178,8 +178,9 @@ def _tell_about_pause(task_set: TaskSet, reports: int) -> None:
                 body=_(
                     "Workers made %(n)d reports of tasks in “%(set)s” (%(organization)s) as "
                     "broken or disturbing, so the set was paused and its open claims were "
-                    "withdrawn. Check the reported tasks on the set's page, fix or remove "
-                    "them, then resume the set."
+                    "withdrawn. Check the reported tasks and the instructions on the set's "
+                    "page, then resume the set, or cancel it. Tasks two workers found "
+                    "disturbing are already withdrawn."
                 )
                 % {
                     "n": reports,
