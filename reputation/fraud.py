@@ -33,15 +33,23 @@ FAST_FLOOR_SECONDS = {"label": 1.5, "multilabel": 2.5, "transcription": 3.0}
 FAST_FRACTION_OF_MEDIAN = 0.25
 FAST_MIN_ANSWERS = 20
 FAST_SHARE = 0.40
-# Straight-lining: one answer on 80%+ of 20+ answers in a set, where the Chernoff
+# Straight-lining: one answer on 90%+ of 20+ answers in a set, where the Chernoff
 # bound on that happening by chance, given the set's own answer mix, is below e^-14
-# (about one in a million).
+# (about one in a million). Not 80%: in a set whose commonest answer is right 85% of the
+# time, careful workers give it on 80-85% of their answers, while the set's mix (diluted
+# by everyone's mistakes) is ~70%, and with hundreds of answers the bound is far below
+# e^-14: bench/fraud_eval.py flagged 7% of honest workers at 80% (3 days; 13% over 14
+# days), none at 90%, still catching every straight-liner.
 STRAIGHT_MIN_ANSWERS = 20
-STRAIGHT_MIN_SHARE = 0.80
+STRAIGHT_MIN_SHARE = 0.90
 STRAIGHT_MIN_SURPRISE = 14.0
-# Gold failures: 6 failed checks in a row. A worker who passes 70% of checks (below
-# that, nobody qualifies) has a 0.07% chance of 6 in a row at any given point.
-GOLD_STREAK = 6
+# Gold failures: 8 failed checks in a row. A worker who passes 75% of checks has a
+# 0.0015% chance of 8 in a row at any given point, so ~1% over the 700 checks a full-time
+# worker meets in a 14-day window. 6 was too few: 0.024% a point (0.07% at a 70% pass
+# rate) adds up to 10%+ over such a window; bench/fraud_eval.py flagged 0.75% of honest
+# workers in 3 days and 2% in 14. Random answers on a 4-option set still fail 8 in a row
+# within ~40 checks (on a yes/no set ~500: low agreement is the signal there).
+GOLD_STREAK = 8
 # Low agreement: on 20+ answers to tasks with a consensus, the upper (one-sided 95%)
 # Wilson bound of the worker's agreement is 30 points below the set's average.
 AGREEMENT_MIN_ANSWERS = 20
