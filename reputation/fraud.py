@@ -501,6 +501,14 @@ def network_of(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+def place_of(address: str | None, centre_ranges) -> str | None:
+    """Where an address puts someone: any of the centres' own ranges is one place (a
+    centre may have two providers), otherwise the address's network."""
+    if _in_ranges(address, centre_ranges):
+        return "a partner centre"
+    return network_of(address)
+
+
 def duplicate_accounts(
     presences: list[Presence],
     *,
@@ -565,7 +573,7 @@ def duplicate_accounts(
     return findings
 
 
-def impossible_activity(presences: list[Presence]) -> list[Finding]:
+def impossible_activity(presences: list[Presence], centre_ranges=()) -> list[Finding]:
     """One account active on two devices on two different networks at overlapping
     times. A phone moving from the centre's Wi-Fi to mobile data is one device: fine."""
     by_worker: dict[int, list[Presence]] = defaultdict(list)
@@ -580,8 +588,8 @@ def impossible_activity(presences: list[Presence]) -> list[Finding]:
             for q in rows[i + 1 :]:
                 if q.first_seen_at >= p.last_seen_at:
                     break
-                if p.device_id == q.device_id or network_of(p.ip_address) == network_of(
-                    q.ip_address
+                if p.device_id == q.device_id or place_of(p.ip_address, centre_ranges) == place_of(
+                    q.ip_address, centre_ranges
                 ):
                     continue
                 overlap = min(p.last_seen_at, q.last_seen_at) - q.first_seen_at
@@ -590,7 +598,10 @@ def impossible_activity(presences: list[Presence]) -> list[Finding]:
                         {
                             "from": q.first_seen_at.isoformat(),
                             "minutes": round(overlap.total_seconds() / 60, 1),
-                            "networks": [network_of(p.ip_address), network_of(q.ip_address)],
+                            "networks": [
+                                place_of(p.ip_address, centre_ranges),
+                                place_of(q.ip_address, centre_ranges),
+                            ],
                             "devices": [p.device_id[:8], q.device_id[:8]],
                         }
                     )
@@ -795,7 +806,7 @@ def find_all(
             presences, centre_of=centre_of, centre_ranges=centre_ranges, payout_keys=payout_keys
         )
     )
-    findings.extend(impossible_activity(presences))
+    findings.extend(impossible_activity(presences, centre_ranges))
     return [f for f in findings if not _decided_since(f, cutoffs, answers)]
 
 
