@@ -74,8 +74,8 @@ def summary(flag: Flag) -> str:
         }
     if signal == Flag.Signal.LOW_AGREEMENT:
         return _(
-            "Agreed with the consensus on %(rate)s%% of %(n)s answers; the crowd on the same "
-            "sets agrees on %(crowd)s%%."
+            "Agreed with what the other workers on a task agreed on %(rate)s%% of the time "
+            "(%(n)s answers); the crowd on the same sets does %(crowd)s%% of the time."
         ) % {
             "rate": e.get("agreement_percent"),
             "n": e.get("answers"),
@@ -92,16 +92,18 @@ def summary(flag: Flag) -> str:
         }
     if signal == Flag.Signal.COPYING:
         return _(
-            "Gave identical answers on %(same)s of %(n)s common tasks (%(rate)s%%; each agrees "
-            "with others %(base)s%% of the time); %(close)s of them within %(seconds)s s of "
-            "each other."
+            "Identical answers on %(same)s of %(n)s common tasks (%(rate)s%%), where two "
+            "independent workers as accurate as they are would agree on %(base)s%%; of the "
+            "%(close_n)s answered within %(seconds)s s of each other, %(close_same)s were "
+            "identical."
         ) % {
             "same": e.get("identical"),
             "n": e.get("common_tasks"),
             "rate": e.get("identical_percent"),
             "base": e.get("baseline_percent"),
-            "close": e.get("identical_within_seconds"),
-            "seconds": e.get("close_seconds"),
+            "close_n": e.get("common_within_seconds"),
+            "seconds": e.get("within_seconds"),
+            "close_same": e.get("identical_of_those"),
         }
     if signal == Flag.Signal.DUPLICATE_ACCOUNT:
         parts = []

@@ -50,21 +50,26 @@ STRAIGHT_MIN_SURPRISE = 14.0
 # workers in 3 days and 2% in 14. Random answers on a 4-option set still fail 8 in a row
 # within ~40 checks (on a yes/no set ~500: low agreement is the signal there).
 GOLD_STREAK = 8
-# Low agreement: on 20+ answers to tasks with a consensus, the upper (one-sided 95%)
-# Wilson bound of the worker's agreement is 30 points below the set's average.
+# Low agreement: on 20+ answers to tasks where the other workers agreed, the upper
+# (one-sided 95%) Wilson bound of how often the worker agreed with them is 30 points
+# below the crowd's on the same sets.
 AGREEMENT_MIN_ANSWERS = 20
 AGREEMENT_GAP = 0.30
 # Churn: 60% of 30+ claims skipped or left to expire (reports of broken or disturbing
 # tasks do not count: those are wanted).
 CHURN_MIN_CLAIMS = 30
 CHURN_SHARE = 0.60
-# Copying: a pair agrees on their common tasks far beyond what each agrees with
-# everyone else (binomial tail below 1e-6), on 10+ common tasks, and most of the
-# identical answers came within two minutes of each other.
+# Copying: a pair gives identical answers on 10+ common tasks far more often than two
+# independent workers of their accuracy would (binomial tail below 1e-6), and most of
+# the identical answers came within two minutes of each other.
 COPY_MIN_COMMON = 10
 COPY_MIN_SURPRISE = 6.0  # -log10 of the tail probability
 COPY_CLOSE_SECONDS = 120
 COPY_CLOSE_SHARE = 0.5
+# Or the same test on only the 10+ common tasks the two answered within 20 s of each
+# other: a copier copies when it gets the source's task, so the copies sit there, not
+# diluted by the pair's independent common tasks.
+COPY_FOLLOW_SECONDS = 20
 # Tasks with many answers (gold) pair only answers this close in time: copying needs
 # the two to work together, and it keeps the pairs linear in the answers.
 COPY_GOLD_PAIR_SECONDS = 600
@@ -323,16 +328,57 @@ def gold_failures(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Findi
     return findings
 
 
+@dataclass(frozen=True)
+class PeerCheck:
+    """One answer judged against the others: a gold answer against the truth; a
+    regular answer against what the other workers on the task agreed on (two or more,
+    two thirds of them), never against a vote that counts its own answer."""
+
+    agrees: bool
+    formed_by: frozenset  # the workers whose agreement is the reference (none for gold)
+
+
+def peer_checks(by_task: dict[int, list[Answer]], sets: dict[int, SetInfo]) -> dict:
+    checks: dict[int, PeerCheck] = {}
+    for rows in by_task.values():
+        info = sets[rows[0].set_id]
+        keys = {a.id: answer_key(info, a.answer) for a in rows}
+        counts = Counter(keys.values())
+        for a in rows:
+            if a.is_gold:
+                if a.gold_credit_permille is not None:
+                    checks[a.id] = PeerCheck(
+                        a.gold_credit_permille >= info.gold_pass_permille, frozenset()
+                    )
+                continue
+            others = counts.copy()
+            others[keys[a.id]] -= 1
+            top, top_count = others.most_common(1)[0] if len(rows) > 1 else ("", 0)
+            if top_count >= 2 and 3 * top_count >= 2 * (len(rows) - 1):
+                formed_by = frozenset(
+                    b.worker_id for b in rows if b.id != a.id and keys[b.id] == top
+                )
+                checks[a.id] = PeerCheck(keys[a.id] == top, formed_by)
+    return checks
+
+
+def _by_task(answers: list[Answer]) -> dict[int, list[Answer]]:
+    by_task: dict[int, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_task[a.task_id].append(a)
+    return by_task
+
+
 def low_agreement(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
+    checks = peer_checks(_by_task(answers), sets)
     agreed: dict[int, list[tuple[Answer, bool]]] = defaultdict(list)
     set_totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for a in answers:
-        if a.is_gold or a.reference is None:
-            continue
-        info = sets[a.set_id]
-        agrees = scoring.passes(info, scoring.credit_permille(info, a.answer, a.reference))
-        agreed[a.worker_id].append((a, agrees))
-        set_totals[a.set_id][0] += agrees
+        check = checks.get(a.id)
+        if a.is_gold or check is None:
+            continue  # gold has its own signal; a task without agreement says nothing
+        agreed[a.worker_id].append((a, check.agrees))
+        set_totals[a.set_id][0] += check.agrees
         set_totals[a.set_id][1] += 1
     findings = []
     for worker_id, rows in agreed.items():
@@ -363,16 +409,37 @@ def low_agreement(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Findi
     return findings
 
 
+# When two workers are both wrong, how likely their wrong answers are the same: wrong
+# labels crowd on the confusable option, wrong text rarely matches to the letter.
+SAME_MISTAKE = {"label": 0.5, "multilabel": 0.3, "transcription": 0.1}
+
+
 def copying(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
-    """Pairs who agree with each other far more than each agrees with everyone else,
-    with their identical answers close in time."""
-    by_task: dict[int, list[Answer]] = defaultdict(list)
+    """Pairs who give identical answers far more often than two independent workers
+    of their accuracy would, with the identical answers close in time.
+
+    Each one's accuracy per set comes from their peer checks on tasks the other did
+    not shape (gold, and regular tasks whose reference the partner was not part of),
+    so a copier cannot lend its partner credibility. Two independent workers of
+    accuracy a and b agree with probability ab + (1-a)(1-b)c, and never less than the
+    weaker one's accuracy (hard tasks make everyone's mistakes alike)."""
+    by_task = _by_task(answers)
+    checks = peer_checks(by_task, sets)
+    # worker -> set -> [agreeing checks, checks]
+    accuracy: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for a in answers:
-        by_task[a.task_id].append(a)
-    # (a, b) -> [common, same, same_close, same_wrong_gold]; worker -> [pairs, same]
+        if (check := checks.get(a.id)) is not None:
+            accuracy[a.worker_id][a.set_id][0] += check.agrees
+            accuracy[a.worker_id][a.set_id][1] += 1
+    # (a, b) -> [common, same, same_close, same_wrong_gold]
     pair_counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     pair_answers: dict[tuple[int, int], list[int]] = defaultdict(list)
-    worker_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    pair_sets: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    # The same, counting only common tasks answered within COPY_FOLLOW_SECONDS.
+    close_sets: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    close_same: Counter = Counter()
+    # (pair, worker, set) -> [agreeing, checks] on tasks the partner helped judge
+    shaped: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for rows in by_task.values():
         if len(rows) < 2:
             continue
@@ -392,38 +459,66 @@ def copying(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
                 counts[0] += 1
                 counts[1] += same
                 counts[2] += same and gap <= COPY_CLOSE_SECONDS
-                wrong_gold = (
+                counts[3] += (
                     same
                     and a.is_gold
                     and a.gold_credit_permille is not None
                     and a.gold_credit_permille < info.gold_pass_permille
                 )
-                counts[3] += wrong_gold
+                pair_sets[pair][a.set_id] += 1
                 if same:
                     pair_answers[pair].extend((a.id, b.id))
-                for worker_id in pair:
-                    worker_counts[worker_id][0] += 1
-                    worker_counts[worker_id][1] += same
+                if gap <= COPY_FOLLOW_SECONDS:
+                    close_sets[pair][a.set_id] += 1
+                    close_same[pair] += same
+                for mine, partner in ((a, b), (b, a)):
+                    check = checks.get(mine.id)
+                    if check is not None and partner.worker_id in check.formed_by:
+                        tally = shaped[(pair, mine.worker_id, mine.set_id)]
+                        tally[0] += check.agrees
+                        tally[1] += 1
+
+    def expected_rate(pair: tuple[int, int], tasks_by_set: Counter) -> float:
+        expected_same = 0.0
+        for set_id, tasks in tasks_by_set.items():
+            rates = []
+            for worker_id in pair:
+                hits, n = accuracy[worker_id][set_id]
+                own_hits, own_n = shaped[(pair, worker_id, set_id)]
+                # Laplace-smoothed: no independent evidence reads as a coin.
+                rates.append((hits - own_hits + 1) / (n - own_n + 2))
+            first, second = rates
+            chance = SAME_MISTAKE.get(sets[set_id].kind, 0.5)
+            independent = first * second + (1 - first) * (1 - second) * chance
+            expected_same += tasks * max(independent, min(first, second))
+        return min(0.98, max(0.02, expected_same / max(1, sum(tasks_by_set.values()))))
+
     findings = []
-    for (first, second), (common, same, close, wrong_gold) in pair_counts.items():
+    for pair, (common, same, close, wrong_gold) in pair_counts.items():
         if common < COPY_MIN_COMMON or same < COPY_MIN_COMMON:
             continue
-        baselines = []
-        for worker_id in (first, second):
-            pairs, agreed = worker_counts[worker_id]
-            if pairs - common > 0:
-                baselines.append((agreed - same) / (pairs - common))
-        if not baselines:
-            continue  # nobody else to compare with
-        baseline = min(0.98, max(0.02, sum(baselines) / len(baselines)))
+        baseline = expected_rate(pair, pair_sets[pair])
         surprise = -binomial_tail_log10(same, common, baseline)
-        if surprise < COPY_MIN_SURPRISE or close / same < COPY_CLOSE_SHARE:
+        # A copier copies only when it gets the source's task: the copied answers are
+        # the ones that come seconds apart. Beyond chance there is copying, however
+        # many independent common tasks dilute the whole.
+        close_common = sum(close_sets[pair].values())
+        close_surprise = (
+            -binomial_tail_log10(
+                close_same[pair], close_common, expected_rate(pair, close_sets[pair])
+            )
+            if close_common >= COPY_MIN_COMMON
+            else 0.0
+        )
+        copied = surprise >= COPY_MIN_SURPRISE and close / same >= COPY_CLOSE_SHARE
+        if not (copied or close_surprise >= COPY_MIN_SURPRISE):
             continue
+        surprise = max(surprise, close_surprise)
         findings.append(
             Finding(
                 Signal.COPYING,
-                first,
-                other_worker_id=second,
+                pair[0],
+                other_worker_id=pair[1],
                 severity=3 if surprise >= 9 or wrong_gold >= 3 else 2,
                 evidence={
                     "common_tasks": common,
@@ -434,8 +529,11 @@ def copying(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
                     "close_seconds": COPY_CLOSE_SECONDS,
                     "identical_failed_checks": wrong_gold,
                     "surprise": round(surprise, 1),
+                    "common_within_seconds": close_common,
+                    "identical_of_those": close_same[pair],
+                    "within_seconds": COPY_FOLLOW_SECONDS,
                 },
-                assignment_ids=sorted(pair_answers[(first, second)], reverse=True)[:40],
+                assignment_ids=sorted(pair_answers[pair], reverse=True)[:40],
             )
         )
     return findings

@@ -47,12 +47,6 @@ def test_honest_workers_are_rarely_flagged_by_the_answer_signals(result):
         assert rate <= FALSE_POSITIVE_AIM, (signal, rate)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="copying's baseline (each worker's agreement with everyone else) is below what "
-    "two careful workers agree on by themselves: honest pairs who share many tasks cross "
-    "it (see bench/fraud_eval.py)",
-)
 def test_honest_workers_are_rarely_flagged_for_copying(result):
     rate = result["per_signal"].get(Signal.COPYING, 0) / result["honest"]
     assert rate <= FALSE_POSITIVE_AIM, result["flagged_honest_detail"]
