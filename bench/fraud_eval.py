@@ -43,8 +43,9 @@ No database: the settings are loaded only so reputation.fraud imports.
 
 The size of the crowd matters for copying: the fewer workers on a set at once (a
 centre's cohort on one set, a small marketplace), the more tasks two honest workers
-share, and two careful workers agree on far more of them than either agrees with
-everyone else, which is copying's baseline. Compare --workers 200 with --workers 1000.
+share. Copying's baseline is what two independent workers of the pair's accuracy
+would agree on; against each one's agreement with everyone else instead (the first
+version), 12-20% of honest workers were flagged at --workers 200 and 0.5% at 1000.
 """
 
 import argparse
