@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, CharField, Count, Q, Value, When
 from django.utils import timezone
 
 from reputation import scoring
 from reputation.models import Flag
 
 Signal = Flag.Signal
+REPORTED = ("broken", "disturbing")  # release reasons that are reports, never churn
 
 # --- Thresholds -------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ COPY_GOLD_PAIR_SECONDS = 600
 OVERLAP_MIN = timedelta(minutes=2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetInfo:
     kind: str
     option_count: int
@@ -86,7 +87,7 @@ class SetInfo:
     normalise_punctuation: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answer:
     id: int
     worker_id: int
@@ -101,13 +102,14 @@ class Answer:
     gold_credit_permille: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     worker_id: int
     outcome: str  # "answered", "skipped", "expired", "reported", "withdrawn"
+    count: int = 1  # claims with this outcome (the scan reads them counted in SQL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Presence:
     worker_id: int
     device_id: str
@@ -328,7 +330,7 @@ def gold_failures(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Findi
     return findings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeerCheck:
     """One answer judged against the others: a gold answer against the truth; a
     regular answer against what the other workers on the task agreed on (two or more,
@@ -545,7 +547,7 @@ def copying(answers: list[Answer], sets: dict[int, SetInfo]) -> list[Finding]:
 def churn(claims: list[Claim]) -> list[Finding]:
     by_worker: dict[int, Counter] = defaultdict(Counter)
     for claim in claims:
-        by_worker[claim.worker_id][claim.outcome] += 1
+        by_worker[claim.worker_id][claim.outcome] += claim.count
     findings = []
     for worker_id, outcomes in by_worker.items():
         # Withdrawn claims (set paused, worker suspended) were not the worker's doing.
@@ -790,29 +792,30 @@ def load_answers(since: datetime) -> tuple[list[Answer], dict[int, SetInfo]]:
 
 
 def load_claims(since: datetime, now: datetime) -> list[Claim]:
+    """Claims in the window counted per worker and outcome by the database: the churn
+    signal needs only the counts, and a busy window holds millions of claims."""
     from tasks.models import Assignment
 
-    reason_outcome = {
-        Assignment.ReleaseReason.SKIP: "skipped",
-        Assignment.ReleaseReason.BROKEN: "reported",
-        Assignment.ReleaseReason.DISTURBING: "reported",
-    }
-    claims = []
-    for worker_id, status, reason, expires_at in Assignment.objects.filter(
-        claimed_at__gte=since
-    ).values_list("worker_id", "status", "release_reason", "expires_at"):
-        if status == Assignment.Status.SUBMITTED:
-            outcome = "answered"
-        elif status == Assignment.Status.RELEASED:
-            outcome = reason_outcome.get(reason, "withdrawn")
-        elif status == Assignment.Status.ACTIVE:
-            if expires_at > now:
-                continue  # still being worked on
-            outcome = "expired"
-        else:
-            continue
-        claims.append(Claim(worker_id, outcome))
-    return claims
+    Status = Assignment.Status
+    outcome = Case(
+        When(status=Status.SUBMITTED, then=Value("answered")),
+        When(release_reason=Assignment.ReleaseReason.SKIP, then=Value("skipped")),
+        When(release_reason__in=REPORTED, then=Value("reported")),
+        When(status=Status.RELEASED, then=Value("withdrawn")),
+        # Active past its expiry: left to lapse. Active and live: still being worked on.
+        When(status=Status.ACTIVE, expires_at__lte=now, then=Value("expired")),
+        default=Value(""),
+        output_field=CharField(),
+    )
+    rows = (
+        Assignment.objects.filter(claimed_at__gte=since)
+        .annotate(outcome=outcome)
+        .exclude(outcome="")
+        .values("worker_id", "outcome")
+        .annotate(count=Count("pk"))
+        .values_list("worker_id", "outcome", "count")
+    )
+    return [Claim(worker_id, kind, count) for worker_id, kind, count in rows]
 
 
 def load_presences(since: datetime) -> list[Presence]:
