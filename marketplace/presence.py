@@ -20,6 +20,7 @@ _DEVICE_ID = re.compile(r"[0-9a-f]{32}")
 HTTP_SPELL = timedelta(minutes=10)
 # A socket's row is stamped at most this often while messages flow (and at close).
 SOCKET_TOUCH_SECONDS = 60
+NO_DEVICE_PATHS = ("/api/", "/healthz", "/stripe/")
 
 
 def valid_device_id(value: str | None) -> str:
@@ -37,7 +38,8 @@ class DeviceCookieMiddleware:
     def __call__(self, request):
         request.device_id = valid_device_id(request.COOKIES.get(DEVICE_COOKIE))
         response = self.get_response(request)
-        if not request.device_id:
+        # API clients and health probes are programs, not phones: no cookie for them.
+        if not request.device_id and not request.path.startswith(NO_DEVICE_PATHS):
             response.set_cookie(
                 DEVICE_COOKIE,
                 secrets.token_hex(16),

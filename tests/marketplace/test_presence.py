@@ -76,3 +76,9 @@ def test_a_work_socket_records_its_device_and_address(client, vetted_worker, set
     row = WorkerPresence.objects.get(worker=vetted_worker)
     assert (row.device_id, row.channel) == (DEVICE, "socket")
     assert row.ip_address == "198.51.100.44"
+
+
+@pytest.mark.django_db
+def test_api_clients_and_health_probes_get_no_device_cookie(client):
+    assert presence.DEVICE_COOKIE not in client.get("/healthz").cookies
+    assert presence.DEVICE_COOKIE not in client.get("/api/v1/task-sets/").cookies
