@@ -717,7 +717,14 @@ def impossible_activity(presences: list[Presence], centre_ranges=()) -> list[Fin
     return findings
 
 
-ANSWER_DETECTORS = (too_fast, straight_lining, gold_failures, low_agreement, copying)
+# Signals about one worker's own answers: after a decision they look only at the
+# worker's answers since.
+PER_WORKER_DETECTORS = {
+    too_fast: Signal.TOO_FAST,
+    straight_lining: Signal.STRAIGHT_LINING,
+    gold_failures: Signal.GOLD_FAILURES,
+    low_agreement: Signal.LOW_AGREEMENT,
+}
 
 
 # --- Loading the window and raising flags ---------------------------------------------
@@ -889,18 +896,9 @@ def find_all(
     """Every detector over one window's data. Pure: the scan and the benchmark share it."""
     cutoffs = cutoffs or {}
     findings: list[Finding] = []
-    for detector in ANSWER_DETECTORS:
-        if detector is copying:
-            rows = answers  # pairs are filtered below, by the pair's own cutoff
-        else:
-            signal = {
-                too_fast: Signal.TOO_FAST,
-                straight_lining: Signal.STRAIGHT_LINING,
-                gold_failures: Signal.GOLD_FAILURES,
-                low_agreement: Signal.LOW_AGREEMENT,
-            }[detector]
-            rows = _after_cutoff(answers, cutoffs, signal)
-        findings.extend(detector(rows, sets))
+    for detector, signal in PER_WORKER_DETECTORS.items():
+        findings.extend(detector(_after_cutoff(answers, cutoffs, signal), sets))
+    findings.extend(copying(answers, sets))
     findings.extend(churn(claims))
     findings.extend(
         duplicate_accounts(
@@ -908,21 +906,22 @@ def find_all(
         )
     )
     findings.extend(impossible_activity(presences, centre_ranges))
-    return [f for f in findings if not _decided_since(f, cutoffs, answers)]
+    if not cutoffs:
+        return findings
+    submitted_at = {a.id: a.submitted_at for a in answers}
+    return [f for f in findings if not _decided_since(f, cutoffs, submitted_at)]
 
 
-def _decided_since(finding: Finding, cutoffs: dict, answers: list[Answer]) -> bool:
-    """A pair or presence finding already decided, with nothing newer behind it."""
-    if finding.signal in (Signal.TOO_FAST, Signal.STRAIGHT_LINING):
-        return False  # filtered by rows already
-    if finding.signal in (Signal.GOLD_FAILURES, Signal.LOW_AGREEMENT):
+def _decided_since(finding: Finding, cutoffs: dict, submitted_at: dict) -> bool:
+    """A finding about a worker or pair decided after everything behind it. (The
+    per-worker answer signals saw only answers after their cutoff already.)"""
+    if finding.signal in PER_WORKER_DETECTORS.values():
         return False
     cutoff = cutoffs.get((finding.worker_id, finding.other_worker_id, finding.signal))
     if cutoff is None:
         return False
     if finding.signal == Signal.COPYING:
-        newest = {a.id: a.submitted_at for a in answers}
-        return all(newest.get(i, cutoff) <= cutoff for i in finding.assignment_ids)
+        return all(submitted_at.get(i, cutoff) <= cutoff for i in finding.assignment_ids)
     # Churn, accounts and presence: a decision holds for the rest of the window.
     return True
 
