@@ -282,3 +282,28 @@ def linked_accounts(worker_id: int) -> list[LinkedAccount]:
         LinkedAccount(user=user, how=sorted(set(links[user.pk])))
         for user in sorted(users, key=lambda u: u.pk)
     ]
+
+
+def evidence_lines(value) -> list[str]:
+    """A piece of evidence as lines a person reads: a list of records one per line,
+    a record as "key value, key value", lists joined."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [line for v in value for line in evidence_lines(v)]
+    if isinstance(value, dict):
+        return [", ".join(f"{key} {_plain(item)}" for key, item in value.items())]
+    return [_plain(value)]
+
+
+def _plain(value) -> str:
+    if isinstance(value, list):
+        return " / ".join(_plain(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_plain(item)}" for key, item in value.items())
+    return str(value)
+
+
+def recent_presence(worker_id: int, limit: int = 15) -> list[WorkerPresence]:
+    """Where and on what the worker worked lately (each socket, or spell of HTTP work)."""
+    return list(
+        WorkerPresence.objects.filter(worker_id=worker_id).order_by("-last_seen_at")[:limit]
+    )

@@ -124,7 +124,9 @@ def flag_detail(request, flag_id: int):
         "flag": flag,
         "summary": flag_selectors.summary(flag),
         "evidence": sorted(
-            (key, value) for key, value in flag.evidence.items() if key != "assignment_ids"
+            (key.replace("_", " "), flag_selectors.evidence_lines(value))
+            for key, value in flag.evidence.items()
+            if key != "assignment_ids"
         ),
         "evidence_ids": sorted(evidence_ids, reverse=True),
         "people": [
@@ -138,6 +140,7 @@ def flag_detail(request, flag_id: int):
                 "answers": flag_selectors.recent_answers(worker.pk, evidence_ids),
                 "histogram": flag_selectors.time_histogram(worker.pk),
                 "linked": flag_selectors.linked_accounts(worker.pk),
+                "presence": flag_selectors.recent_presence(worker.pk),
                 "other_flags": Flag.objects.filter(Q(worker=worker) | Q(other_worker=worker))
                 .exclude(pk=flag.pk)
                 .order_by("-updated_at")[:10],

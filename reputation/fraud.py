@@ -696,7 +696,7 @@ def impossible_activity(presences: list[Presence], centre_ranges=()) -> list[Fin
                 if overlap >= OVERLAP_MIN:
                     overlaps.append(
                         {
-                            "from": q.first_seen_at.isoformat(),
+                            "from": q.first_seen_at.strftime("%Y-%m-%d %H:%M UTC"),
                             "minutes": round(overlap.total_seconds() / 60, 1),
                             "networks": [
                                 place_of(p.ip_address, centre_ranges),
