@@ -13,11 +13,17 @@ app.autodiscover_tasks()
 
 
 def _beat_schedule() -> dict:
-    """Earnings clear the hold hourly; the payout run is weekly (settings say when)."""
+    """Closed tasks whose settling job was lost are settled within a couple of
+    minutes; earnings clear the hold hourly; the payout run is weekly (settings say
+    when)."""
     from celery.schedules import crontab
     from django.conf import settings
 
     return {
+        "tasks-settle-overdue": {
+            "task": "tasks.tasks.settle_overdue_tasks",
+            "schedule": crontab(),  # every minute
+        },
         "payouts-mature-earnings": {
             "task": "payouts.tasks.mature_held_earnings",
             "schedule": crontab(minute=17),

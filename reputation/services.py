@@ -24,6 +24,7 @@ from payouts.earnings import settle_assignment_pay
 from reputation import aggregation, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
+from tasks import events
 from tasks.models import Assignment, Task, TaskSet
 
 Review = Assignment.ReviewStatus
@@ -96,10 +97,12 @@ def rebuild_standing(*, worker_id: int, skill: str) -> WorkerSkill:
     return row
 
 
-def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill) -> None:
-    """Tell the worker when their access changed, and the admins on a demotion."""
+def _after_change(assignment: Assignment, skill: str, change: str | None, row: WorkerSkill) -> None:
+    """Tell the answer's worker when their access changed, and the admins on a
+    demotion. The worker's row is read only then: most answers change nothing."""
     if change is None:
         return
+    worker = assignment.worker
     with translation.override(worker.preferred_language or None):
         if change == "qualified":
             notify(
@@ -194,19 +197,14 @@ class Feedback:
     explanation: str
 
 
-def record_answer(
-    *, assignment: Assignment, task_set: TaskSet, task_closed: bool
-) -> Feedback | None:
-    """Score a gold answer and fold it into the worker's standing; when a regular task
-    has all its answers, settle its consensus. Runs inside the submit transaction, so
-    the answer and its evidence commit together. Constant time per answer (a task's
-    closing touches its few answers)."""
-    now = timezone.now()
-    if assignment.is_gold:
-        return _record_check(assignment=assignment, task_set=task_set, now=now)
-    if task_closed:
-        settle_task(task_id=assignment.task_id, task_set=task_set, now=now)
-    return None
+def record_answer(*, assignment: Assignment, task_set: TaskSet) -> Feedback | None:
+    """Score a gold answer and fold it into the worker's standing, inside the submit
+    transaction, so the answer and its evidence commit together and a trainee's
+    feedback comes back with the answer. Constant time per answer. A regular answer
+    waits for its task's settlement (settle_closed_task), after the task closes."""
+    if not assignment.is_gold:
+        return None
+    return _record_check(assignment=assignment, task_set=task_set, now=timezone.now())
 
 
 def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback | None:
@@ -237,7 +235,7 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
         now=now,
     )
     change = _fold(row, event)
-    _after_change(assignment.worker, event.skill, change, row)
+    _after_change(assignment, event.skill, change, row)
     if not task_set.is_training:
         if not passed:
             _maybe_contest_gold(task=task, task_set=task_set, skill=event.skill, now=now)
@@ -339,15 +337,34 @@ def live_estimate(task_set: TaskSet, answers: list, weights: list[float]) -> tup
     return options[int(result.labels[0])], round(1000 * float(result.confidence[0]))
 
 
-def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
-    """A regular task got its last answer: store the live estimate, ask for more
-    answers if it is too unsure (dynamic redundancy), else review each answer against
-    it and record the (lighter) agreement evidence. The caller holds the task's lock."""
-    now = now or timezone.now()
-    task = Task.objects.get(pk=task_id)
+def settle_closed_task(*, task_id: int) -> str | None:
+    """Settle a closed regular task, after the answer that closed it committed (the
+    Celery job tasks.tasks.settle_closed_task, and the safety net that catches a lost
+    one): store the live estimate, reopen the task for one more answer if it is too
+    unsure (dynamic redundancy), else review each answer against the estimate, pay it
+    and record the (lighter) agreement evidence. Returns "settled", "reopened", or
+    None when there was nothing to do.
+
+    Idempotent and safe to run twice at once: runs queue on the task's row lock, and
+    the later one finds the task settled (settled_at) or open again and does nothing.
+    Lock order: the task, then standings in worker id order, then ledger rows."""
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update(of=("self",))
+            .select_related("task_set__organization")
+            .filter(pk=task_id)
+            .first()
+        )
+        if task is None or task.is_gold or task.is_open or task.settled_at is not None:
+            return None
+        return _settle(task, task.task_set, now=timezone.now())
+
+
+def _settle(task: Task, task_set: TaskSet, *, now) -> str:
     answers = list(
-        Assignment.objects.filter(task_id=task_id, status=Assignment.Status.SUBMITTED)
+        Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
         .exclude(review_status=Review.REJECTED)
+        .select_related("worker")
         .order_by("worker_id")
     )
     skill = set_skill(task_set)
@@ -358,24 +375,22 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
     task.aggregated_answer = consensus
     task.confidence_permille = confidence
     task.aggregation_method = "weighted_vote"
+    estimate = ["aggregated_answer", "confidence_permille", "aggregation_method"]
     if (
         confidence < task_set.target_confidence_permille
         and task.extra_assignments < task_set.max_extra_assignments
+        # A stopped set takes no more answers: what it has is settled.
+        and task_set.status in (TaskSet.Status.PUBLISHED, TaskSet.Status.PAUSED)
     ):
         # Not sure yet: one more answer, paid from the escrow that covered the cap.
         task.extra_assignments += 1
         task.is_open = True
-        task.save(
-            update_fields=[
-                "aggregated_answer",
-                "confidence_permille",
-                "aggregation_method",
-                "extra_assignments",
-                "is_open",
-            ]
-        )
-        return
-    task.save(update_fields=["aggregated_answer", "confidence_permille", "aggregation_method"])
+        task.save(update_fields=[*estimate, "extra_assignments", "is_open"])
+        # Workers told "no tasks" a moment ago may claim it.
+        events.sets_changed_on_commit([task_set])
+        return "reopened"
+    task.settled_at = now
+    task.save(update_fields=[*estimate, "settled_at"])
     sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
     rows = _locked_standings([a.worker_id for a in answers], skill) if sure else {}
     for assignment in answers:
@@ -401,7 +416,8 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
         )
         row = rows[assignment.worker_id]
         change = _fold(row, event)
-        _after_change(assignment.worker, skill, change, row)
+        _after_change(assignment, skill, change, row)
+    return "settled"
 
 
 def _consensus_reason(consensus, confidence: int) -> str:
@@ -467,7 +483,7 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
             now=now,
         )
         change = _fold(row, event)
-        _after_change(assignment.worker, event.skill, change, row)
+        _after_change(assignment, event.skill, change, row)
         record_audit(actor=actor, action="answer.reject", target=assignment, reason=reason)
         with translation.override(assignment.worker.preferred_language or None):
             notify(

@@ -389,12 +389,3 @@ def earnings_rows(worker_id: int, start_of_day: datetime) -> list[tuple[str, int
             [start_of_day, start_of_day, worker_id],
         )
         return cursor.fetchall()
-
-
-def any_open_regular_task(task_set_id: int) -> bool:
-    with _cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM tasks_task WHERE task_set_id = %s AND is_open AND NOT is_gold LIMIT 1",
-            [task_set_id],
-        )
-        return cursor.fetchone() is not None
