@@ -64,6 +64,10 @@ def get_account(
         worker_id=worker.pk if worker else None,
         reference=reference,
     )
+    # Most accounts exist already: one plain read, no savepoint.
+    account = LedgerAccount.objects.filter(key=key).first()
+    if account is not None:
+        return account
     try:
         with transaction.atomic():
             account, _created = LedgerAccount.objects.get_or_create(

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
-from payouts.earnings import settle_assignment_pay
+from payouts.earnings import settle_assignment_pay, settle_task_pay
 from reputation import aggregation, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
@@ -163,7 +163,7 @@ def raise_flag(*, worker: User, signal: str, severity: int, evidence: dict) -> F
     return flag
 
 
-def _record(
+def _event(
     *,
     assignment: Assignment,
     task_set: TaskSet,
@@ -172,7 +172,7 @@ def _record(
     weight: int,
     now,
 ) -> ReputationEvent:
-    return ReputationEvent.objects.create(
+    return ReputationEvent(
         worker_id=assignment.worker_id,
         skill=set_skill(task_set),
         source=source,
@@ -182,6 +182,12 @@ def _record(
         weight_permille=weight,
         created_at=now,
     )
+
+
+def _record(**facts) -> ReputationEvent:
+    event = _event(**facts)
+    event.save(force_insert=True)
+    return event
 
 
 # --- On every answer (inside the submit transaction) ---------------------------
@@ -393,6 +399,7 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> str:
     task.save(update_fields=[*estimate, "settled_at"])
     sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
     rows = _locked_standings([a.worker_id for a in answers], skill) if sure else {}
+    reviewed, agreements = [], []
     for assignment in answers:
         if assignment.review_status != Review.PENDING:
             continue
@@ -402,21 +409,27 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> str:
         assignment.review_status = Review.APPROVED if agrees else Review.SOFT_REJECTED
         assignment.review_reason = "" if agrees else _consensus_reason(consensus, confidence)
         assignment.reviewed_at = now
-        assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
-        settle_assignment_pay(assignment, now=now)
-        if not sure:
-            continue
-        event = _record(
-            assignment=assignment,
-            task_set=task_set,
-            source=Source.CONSENSUS,
-            credit=agreement,
-            weight=settings.QUALITY_CONSENSUS_WEIGHT_PERMILLE,
-            now=now,
+        reviewed.append(assignment)
+        agreements.append(agreement)
+    Assignment.objects.bulk_update(reviewed, ["review_status", "review_reason", "reviewed_at"])
+    if sure:
+        evidence = ReputationEvent.objects.bulk_create(
+            _event(
+                assignment=assignment,
+                task_set=task_set,
+                source=Source.CONSENSUS,
+                credit=agreement,
+                weight=settings.QUALITY_CONSENSUS_WEIGHT_PERMILLE,
+                now=now,
+            )
+            for assignment, agreement in zip(reviewed, agreements, strict=True)
         )
-        row = rows[assignment.worker_id]
-        change = _fold(row, event)
-        _after_change(assignment, skill, change, row)
+        for assignment, event in zip(reviewed, evidence, strict=True):
+            row = rows[assignment.worker_id]
+            change = _fold(row, event)
+            _after_change(assignment, skill, change, row)
+    # After the standings (lock order): the answers' pay, in one journal entry.
+    settle_task_pay(reviewed, task_id=task.pk, task_set=task_set, now=now)
     return "settled"
 
 
