@@ -206,7 +206,8 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         held = work_pg.held_claims(worker.pk, now) if postgresql else held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
             return Claim(held[0], resumed=True), False
-        sets = _open_sets(profile, standings_for(worker.pk))
+        standings = work_pg.standings(worker.pk) if postgresql else standings_for(worker.pk)
+        sets = _open_sets(profile, standings)
         if task_set_id is not None:
             sets = [s for s in sets if _set_id(s) == task_set_id]
         if not sets:

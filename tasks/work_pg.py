@@ -18,6 +18,7 @@ import psycopg
 from django.db import connection
 
 from marketplace.models import User, WorkerProfile
+from reputation.models import WorkerSkill
 from tasks.models import Assignment, Task, TaskSet
 
 # The set's fields the claim, the answer, eligibility and the messages read. The rest
@@ -116,6 +117,25 @@ def locked_profile(worker_id: int) -> WorkerProfile | None:
     )
     profile.user = _instance(User, {"id": row[1], "is_active": row[8]})
     return profile
+
+
+_STANDING_COLUMNS = ("id", "skill", "state", "score_permille", "cooldown_until")
+
+
+def standings(worker_id: int) -> dict[str, WorkerSkill]:
+    """As reputation.selectors.standings_for, with only the fields a claim reads
+    (tasks.work.set_is_open_to)."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_STANDING_COLUMNS)} FROM reputation_workerskill "  # noqa: S608 (constant column list)
+            "WHERE worker_id = %s",
+            [worker_id],
+        )
+        rows = cursor.fetchall()
+    return {
+        row[1]: _instance(WorkerSkill, dict(zip(_STANDING_COLUMNS, row, strict=True)))
+        for row in rows
+    }
 
 
 _ASSIGNMENT_COLUMNS = (
