@@ -33,7 +33,7 @@ from marketplace.models import User
 from payouts import bulk
 from payouts.currency import CURRENCY_EXPONENTS
 from payouts.models import Earning, EarningsMaturity, LedgerAccount, SetPayTotals
-from payouts.services import get_account, post_entry
+from payouts.services import get_account, get_accounts, post_entry
 from tasks.models import Assignment, TaskSet
 from tasks.pricing import platform_fee_minor
 
@@ -51,16 +51,24 @@ def is_payable(assignment: Assignment) -> bool:
 
 def escrow_account(task_set: TaskSet) -> LedgerAccount:
     """The set's escrow: funded at publishing, paid from on approval."""
-    return get_account(
-        kind=Kind.SET_ESCROW,
-        currency=task_set.currency,
-        organization=task_set.organization,
-        reference=f"set:{task_set.pk}",
-    )
+    return get_account(**_escrow(task_set))
+
+
+def _escrow(task_set: TaskSet) -> dict:
+    return {
+        "kind": Kind.SET_ESCROW,
+        "currency": task_set.currency,
+        "organization": task_set.organization,
+        "reference": f"set:{task_set.pk}",
+    }
 
 
 def worker_account(*, kind: str, worker_id: int, currency: str) -> LedgerAccount:
     return get_account(kind=kind, currency=currency, worker=User(pk=worker_id))
+
+
+def _pending(worker_id: int, currency: str) -> dict:
+    return {"kind": Kind.WORKER_PENDING, "currency": currency, "worker": User(pk=worker_id)}
 
 
 def _locked_totals(task_set: TaskSet) -> SetPayTotals:
@@ -166,16 +174,24 @@ def _pay(
         shares.append((assignment, sequence, fee))
     fee_total = fees - totals.fees_minor
     needed = rewards - totals.rewards_minor + fee_total
-    escrow = escrow_account(task_set)
     owed: dict[int, int] = defaultdict(int)
     for assignment, _sequence in to_pay:
         owed[assignment.worker_id] += assignment.reward_minor
+    workers = sorted(owed)
+    # The accounts in one query (escrow, each worker's pending, the platform's fees).
+    escrow, *pending, fees_account = get_accounts(
+        [
+            _escrow(task_set),
+            *(_pending(worker_id, currency) for worker_id in workers),
+            {"kind": Kind.PLATFORM_FEES, "currency": currency},
+        ]
+    )
     lines = [(escrow, -needed)]
-    for worker_id, amount in sorted(owed.items()):
-        pending = worker_account(kind=Kind.WORKER_PENDING, worker_id=worker_id, currency=currency)
-        lines.append((pending, amount))
+    lines += [
+        (account, owed[worker_id]) for account, worker_id in zip(pending, workers, strict=True)
+    ]
     if fee_total:
-        lines.append((get_account(kind=Kind.PLATFORM_FEES, currency=currency), fee_total))
+        lines.append((fees_account, fee_total))
     if now <= matured_through(currency):
         # A `now` read before a maturation that has since committed would fall behind
         # its mark and never mature; under the shared lock the clock is past the mark.

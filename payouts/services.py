@@ -85,6 +85,23 @@ def get_account(
     return account
 
 
+def get_accounts(specs: Sequence[dict]) -> list[LedgerAccount]:
+    """get_account for several accounts (each spec its keyword arguments), in that
+    order: one query when they all exist, as they do after a set's first payments."""
+    keys = [
+        account_key(
+            kind=spec["kind"],
+            currency=spec["currency"],
+            organization_id=spec["organization"].pk if spec.get("organization") else None,
+            worker_id=spec["worker"].pk if spec.get("worker") else None,
+            reference=spec.get("reference", ""),
+        )
+        for spec in specs
+    ]
+    found = {account.key: account for account in LedgerAccount.objects.filter(key__in=keys)}
+    return [found.get(key) or get_account(**spec) for key, spec in zip(keys, specs, strict=True)]
+
+
 def _check_balanced(lines: Sequence[tuple[LedgerAccount, int]]) -> None:
     if len(lines) < 2:
         raise ValidationError("A journal entry needs at least two lines.")

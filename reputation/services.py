@@ -7,6 +7,7 @@ closing updates every worker who answered it), and always BEFORE any ledger row 
 locked to pay or reverse an answer (payouts.earnings). With one order everywhere, a
 task closing and a check being scored for one of its workers never deadlock."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -343,13 +344,13 @@ def live_estimate(task_set: TaskSet, answers: list, weights: list[float]) -> tup
     return options[int(result.labels[0])], round(1000 * float(result.confidence[0]))
 
 
-def settle_closed_task(*, task_id: int) -> str | None:
+def settle_closed_task(*, task_id: int) -> Task | None:
     """Settle a closed regular task, after the answer that closed it committed (the
     Celery job tasks.tasks.settle_closed_task, and the safety net that catches a lost
     one): store the live estimate, reopen the task for one more answer if it is too
     unsure (dynamic redundancy), else review each answer against the estimate, pay it
-    and record the (lighter) agreement evidence. Returns "settled", "reopened", or
-    None when there was nothing to do.
+    and record the (lighter) agreement evidence. Returns the task, settled
+    (settled_at) or reopened (is_open), or None when there was nothing to do.
 
     Idempotent and safe to run twice at once: runs queue on the task's row lock, and
     the later one finds the task settled (settled_at) or open again and does nothing.
@@ -363,10 +364,11 @@ def settle_closed_task(*, task_id: int) -> str | None:
         )
         if task is None or task.is_gold or task.is_open or task.settled_at is not None:
             return None
-        return _settle(task, task.task_set, now=timezone.now())
+        _settle(task, task.task_set, now=timezone.now())
+        return task
 
 
-def _settle(task: Task, task_set: TaskSet, *, now) -> str:
+def _settle(task: Task, task_set: TaskSet, *, now) -> None:
     answers = list(
         Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
         .exclude(review_status=Review.REJECTED)
@@ -394,7 +396,7 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> str:
         task.save(update_fields=[*estimate, "extra_assignments", "is_open"])
         # Workers told "no tasks" a moment ago may claim it.
         events.sets_changed_on_commit([task_set])
-        return "reopened"
+        return
     task.settled_at = now
     task.save(update_fields=[*estimate, "settled_at"])
     sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
@@ -411,7 +413,14 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> str:
         assignment.reviewed_at = now
         reviewed.append(assignment)
         agreements.append(agreement)
-    Assignment.objects.bulk_update(reviewed, ["review_status", "review_reason", "reviewed_at"])
+    # One statement per outcome (usually one: all approved).
+    outcomes: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for assignment in reviewed:
+        outcomes[(assignment.review_status, assignment.review_reason)].append(assignment.pk)
+    for (review_status, review_reason), ids in outcomes.items():
+        Assignment.objects.filter(pk__in=ids).update(
+            review_status=review_status, review_reason=review_reason, reviewed_at=now
+        )
     if sure:
         evidence = ReputationEvent.objects.bulk_create(
             _event(
@@ -430,7 +439,6 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> str:
             _after_change(assignment, skill, change, row)
     # After the standings (lock order): the answers' pay, in one journal entry.
     settle_task_pay(reviewed, task_id=task.pk, task_set=task_set, now=now)
-    return "settled"
 
 
 def _consensus_reason(consensus, confidence: int) -> str:

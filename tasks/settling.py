@@ -31,12 +31,15 @@ SAFETY_NET_BATCH = 1000
 
 def settle_and_complete(*, task_id: int) -> str | None:
     """Settle the task (see reputation.services.settle_closed_task), then complete its
-    set if that was the last task to settle. Returns what settling did."""
-    outcome = settle_closed_task(task_id=task_id)
-    if outcome == "settled":
-        task_set_id = Task.objects.filter(pk=task_id).values_list("task_set_id", flat=True)[0]
-        complete_if_finished(task_set_id=task_set_id)
-    return outcome
+    set if that was the last task to settle. Returns "settled", "reopened" or None
+    (nothing to do)."""
+    task = settle_closed_task(task_id=task_id)
+    if task is None:
+        return None
+    if task.is_open:
+        return "reopened"
+    complete_if_finished(task_set_id=task.task_set_id)
+    return "settled"
 
 
 def overdue_task_ids(*, now=None, limit: int = SAFETY_NET_BATCH) -> list[int]:
