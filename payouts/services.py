@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils.translation import gettext as _
 
 from marketplace.models import Organization, User
@@ -169,10 +169,17 @@ def post_entry(
         JournalLine(entry=entry, account=account, amount_minor=amount, currency=account.currency)
         for account, amount in lines
     )
+    # Every account's cached balance moves in one statement (the rows are locked).
+    moves: dict[int, int] = defaultdict(int)
     for account, amount in lines:
-        LedgerAccount.objects.filter(pk=account.pk).update(
-            balance_minor=F("balance_minor") + amount
+        moves[account.pk] += amount
+    LedgerAccount.objects.filter(pk__in=moves).update(
+        balance_minor=F("balance_minor")
+        + Case(
+            *(When(pk=pk, then=Value(amount)) for pk, amount in moves.items()),
+            output_field=BigIntegerField(),
         )
+    )
     entry.replayed = False
     return entry
 
