@@ -72,12 +72,16 @@ def _pending(worker_id: int, currency: str) -> dict:
 
 
 def _locked_totals(task_set: TaskSet) -> SetPayTotals:
-    SetPayTotals.objects.bulk_create(
-        [SetPayTotals(task_set=task_set, currency=task_set.currency)], ignore_conflicts=True
-    )
     # Row lock per set: every payment and reversal of the set queues here, so the
     # cumulative fee and the "is there a live earning" check see committed totals.
-    return SetPayTotals.objects.select_for_update().get(pk=task_set.pk)
+    locked = SetPayTotals.objects.select_for_update().filter(pk=task_set.pk)
+    totals = locked.first()
+    if totals is None:  # the set's first payment
+        SetPayTotals.objects.bulk_create(
+            [SetPayTotals(task_set=task_set, currency=task_set.currency)], ignore_conflicts=True
+        )
+        totals = locked.get()
+    return totals
 
 
 def settle_assignment_pay(assignment: Assignment, *, now: datetime | None = None) -> Earning | None:
