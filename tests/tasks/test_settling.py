@@ -63,7 +63,10 @@ def assert_settled_once(task: Task) -> None:
     assert task.settled_at is not None and not task.is_open
     answers = Assignment.objects.filter(task=task)
     assert not answers.filter(review_status="pending").exists()
-    assert Earning.objects.filter(assignment__task=task).count() == answers.count()
+    # Paid in one balanced entry, keyed by the task.
+    [entry] = JournalEntry.objects.filter(earnings__assignment__task=task).distinct()
+    assert entry.idempotency_key == f"earning:task:{task.pk}"
+    assert entry.earnings.count() == answers.count()
     assert (
         ReputationEvent.objects.filter(assignment__task=task, source="consensus").count()
         == answers.count()
@@ -101,12 +104,10 @@ def test_the_answer_that_closes_a_task_leaves_settling_to_the_job(
 def test_jobs_racing_on_one_task_settle_it_once(requester_org, requester, admin_user, lost_jobs):
     task_set = one_task_set(requester_org, requester, admin_user)
     task = answer_all(task_set, ["cat", "cat", "dog"])
-    entries_before = JournalEntry.objects.count()
     outcomes = race(*[lambda: settling.settle_and_complete(task_id=task.pk)] * 4)
     assert errors(outcomes) == []
     assert sorted(outcomes, key=str) == [None, None, None, "settled"]
     assert_settled_once(task)
-    assert JournalEntry.objects.count() > entries_before
     task_set.refresh_from_db()
     assert task_set.status == TaskSet.Status.COMPLETED
 
