@@ -11,6 +11,7 @@ a task's settlement twice, or at once, settles it once.
 A set completes only when every regular task is closed and settled, so its final
 results (Dawid-Skene) and the escrow returned see every answer reviewed and paid."""
 
+import logging
 from datetime import timedelta
 
 from django.db.models import OuterRef, Q, Subquery
@@ -19,6 +20,8 @@ from django.utils import timezone
 from reputation.services import settle_closed_task
 from tasks.models import Assignment, Task
 from tasks.work import complete_if_finished
+
+logger = logging.getLogger(__name__)
 
 # The job normally runs within milliseconds of the close; the safety net leaves it
 # this long before settling in its place (doing so earlier would be safe, only
@@ -62,9 +65,16 @@ def overdue_task_ids(*, now=None, limit: int = SAFETY_NET_BATCH) -> list[int]:
 
 def settle_overdue_tasks(*, now=None) -> int:
     """The safety net (Celery beat, every minute): settle the tasks whose job was
-    lost, each in its own transaction. Returns how many it settled or reopened."""
+    lost, each in its own transaction. Returns how many it settled or reopened. A
+    task that fails is logged and left for the next run, and does not hold back the
+    tasks after it."""
     done = 0
     for task_id in overdue_task_ids(now=now):
-        if settle_and_complete(task_id=task_id) is not None:
+        try:
+            outcome = settle_and_complete(task_id=task_id)
+        except Exception:
+            logger.exception("settling task %s failed; the next run tries again", task_id)
+            continue
+        if outcome is not None:
             done += 1
     return done

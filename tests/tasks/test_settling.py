@@ -26,14 +26,17 @@ def lost_jobs(monkeypatch):
     monkeypatch.setattr(jobs.settle_closed_task, "delay", lambda *args, **kwargs: None)
 
 
-def one_task_set(requester_org, requester, admin_user, **fields) -> TaskSet:
+def small_set(
+    requester_org, requester, admin_user, *, regular=1, assignments_per_task=3, **fields
+) -> TaskSet:
+    """A funded, published set of a few regular tasks (and gold nobody is served)."""
     return published_set(
         organization=requester_org,
         requester=requester,
         admin=admin_user,
-        regular=1,
+        regular=regular,
         gold=5,
-        assignments_per_task=3,
+        assignments_per_task=assignments_per_task,
         gold_ratio_permille=0,
         **fields,
     )
@@ -42,7 +45,7 @@ def one_task_set(requester_org, requester, admin_user, **fields) -> TaskSet:
 @pytest.fixture
 def unsure_set(requester_org, requester, admin_user) -> TaskSet:
     """Its one task wants 90% confidence, and may get one answer more for it."""
-    return one_task_set(
+    return small_set(
         requester_org,
         requester,
         admin_user,
@@ -51,11 +54,12 @@ def unsure_set(requester_org, requester, admin_user) -> TaskSet:
     )
 
 
-def answer_all(task_set: TaskSet, answers: list[str]) -> Task:
+def answer_all(task_set: TaskSet, answers: list[str]) -> list[Task]:
+    """Vetted workers answer the set's regular tasks in turn; returns those tasks."""
     for worker, value in zip(vetted_workers(len(answers)), answers, strict=True):
         claim = work.claim_next_task(worker=worker, task_set_id=task_set.pk)
         submit_committed(worker, claim.assignment, value)
-    return task_set.tasks.get(is_gold=False)
+    return list(task_set.tasks.filter(is_gold=False).order_by("pk"))
 
 
 def assert_settled_once(task: Task) -> None:
@@ -79,8 +83,8 @@ def assert_settled_once(task: Task) -> None:
 def test_the_answer_that_closes_a_task_leaves_settling_to_the_job(
     requester_org, requester, admin_user, lost_jobs
 ):
-    task_set = one_task_set(requester_org, requester, admin_user)
-    task = answer_all(task_set, ["cat", "cat", "cat"])
+    task_set = small_set(requester_org, requester, admin_user)
+    [task] = answer_all(task_set, ["cat", "cat", "cat"])
     assert not task.is_open and task.settled_at is None
     assert set(Assignment.objects.filter(task=task).values_list("review_status", flat=True)) == {
         "pending"
@@ -102,8 +106,8 @@ def test_the_answer_that_closes_a_task_leaves_settling_to_the_job(
 
 @pytest.mark.django_db(transaction=True)
 def test_jobs_racing_on_one_task_settle_it_once(requester_org, requester, admin_user, lost_jobs):
-    task_set = one_task_set(requester_org, requester, admin_user)
-    task = answer_all(task_set, ["cat", "cat", "dog"])
+    task_set = small_set(requester_org, requester, admin_user)
+    [task] = answer_all(task_set, ["cat", "cat", "dog"])
     outcomes = race(*[lambda: settling.settle_and_complete(task_id=task.pk)] * 4)
     assert errors(outcomes) == []
     assert sorted(outcomes, key=str) == [None, None, None, "settled"]
@@ -116,8 +120,8 @@ def test_jobs_racing_on_one_task_settle_it_once(requester_org, requester, admin_
 def test_the_safety_net_settles_a_task_whose_job_was_lost(
     requester_org, requester, admin_user, lost_jobs
 ):
-    task_set = one_task_set(requester_org, requester, admin_user)
-    task = answer_all(task_set, ["cat", "cat", "cat"])
+    task_set = small_set(requester_org, requester, admin_user)
+    [task] = answer_all(task_set, ["cat", "cat", "cat"])
     # Within the minute the job normally takes, the safety net leaves the task alone.
     assert settling.overdue_task_ids() == []
     later = timezone.now() + settling.SAFETY_NET_AFTER + timedelta(seconds=1)
@@ -128,6 +132,28 @@ def test_the_safety_net_settles_a_task_whose_job_was_lost(
     task_set.refresh_from_db()
     assert task_set.status == TaskSet.Status.COMPLETED
     assert settling.overdue_task_ids(now=later) == []
+
+
+@pytest.mark.django_db
+def test_a_task_that_fails_to_settle_does_not_hold_back_the_others(
+    requester_org, requester, admin_user, lost_jobs, monkeypatch
+):
+    task_set = small_set(requester_org, requester, admin_user, regular=2, assignments_per_task=1)
+    first, second = answer_all(task_set, ["cat", "cat"])
+    real = settling.settle_closed_task
+
+    def failing_for_the_first(*, task_id):
+        if task_id == first.pk:
+            raise RuntimeError("as if a bug")
+        return real(task_id=task_id)
+
+    monkeypatch.setattr(settling, "settle_closed_task", failing_for_the_first)
+    later = timezone.now() + settling.SAFETY_NET_AFTER + timedelta(seconds=1)
+    assert settling.settle_overdue_tasks(now=later) == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.settled_at is None and second.settled_at is not None
+    assert settling.overdue_task_ids(now=later) == [first.pk]  # tried again next run
 
 
 def test_beat_runs_the_safety_net_every_minute():
@@ -141,7 +167,7 @@ def test_an_unsure_task_is_reopened_by_its_job_and_settled_after_its_extra_answe
     unsure_set, lost_jobs
 ):
     task_set = unsure_set
-    task = answer_all(task_set, ["cat", "dog", "bird"])
+    [task] = answer_all(task_set, ["cat", "dog", "bird"])
     assert settling.settle_and_complete(task_id=task.pk) == "reopened"
     task.refresh_from_db()
     assert task.is_open and task.extra_assignments == 1 and task.settled_at is None
@@ -167,7 +193,7 @@ def test_a_cancelled_set_settles_an_unsure_task_with_the_answers_it_has(
     from tasks import services
 
     task_set = unsure_set
-    task = answer_all(task_set, ["cat", "dog", "bird"])
+    [task] = answer_all(task_set, ["cat", "dog", "bird"])
     services.cancel_task_set(task_set_id=task_set.pk, actor=requester)
     # No one can give the extra answer any more: reopening would leave it unpaid.
     assert settling.settle_and_complete(task_id=task.pk) == "settled"
