@@ -13,7 +13,10 @@ Point it at a scratch database (it creates users, an organization and sets there
     .venv/bin/python bench/claim_load.py --workers 0 --idle 2000
     .venv/bin/python bench/claim_load.py --workers 0 --explain-tasks 1000000
 It starts its own Daphne process (one, as production runs one per core) unless
---url names a running server; --url cannot report the server's memory.
+--url names a running server; --url cannot report the server's memory. With REDIS_URL
+set it also starts one Celery worker (solo pool) for the jobs answers queue (settling
+each closed task), reports its CPU beside Daphne's, and after the load waits for it to
+settle every closed task; --no-celery leaves that to a worker of your own.
 """
 
 import argparse
@@ -23,6 +26,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -162,6 +166,40 @@ def database_cpu_seconds() -> dict[int, float]:
     return used
 
 
+def start_celery_worker() -> subprocess.Popen:
+    """One Celery worker on this database (solo pool: one process, as on a small
+    machine), on the default queue of this REDIS_URL's database; stale jobs of
+    earlier runs are purged."""
+    from tests.daphne import ROOT, subprocess_database_url
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "marketplace", "worker", "--pool=solo",
+         "--purge", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-l", "warning"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": subprocess_database_url(), "DEBUG": "false",
+             "SECRET_KEY": settings.SECRET_KEY, "CELERY_TASK_ALWAYS_EAGER": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def unsettled(task_set: TaskSet) -> int:
+    return Task.objects.filter(
+        task_set=task_set, is_gold=False, is_open=False, settled_at__isnull=True
+    ).count()
+
+
+def wait_for_settling(task_set: TaskSet, timeout: float = 300) -> float:
+    """Seconds until every closed task of the set is settled (inf past the timeout)."""
+    started = time.perf_counter()
+    while unsettled(task_set):
+        if time.perf_counter() - started > timeout:
+            return float("inf")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -255,6 +293,11 @@ def main() -> None:
         default=1,
         help="Daphne processes sharing the Redis layer; active bots are spread over them",
     )
+    parser.add_argument(
+        "--no-celery",
+        action="store_true",
+        help="start no Celery worker: settling is left to one you run",
+    )
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -296,6 +339,9 @@ def main() -> None:
         ]
         daphne = servers[0]
         base_url = daphne.url
+    celery = None
+    if settings.REDIS_URL and not args.no_celery:
+        celery = start_celery_worker()
     try:
         if args.idle:
             idle_users = make_workers(f"{tag}-idle", args.idle, with_password=False)
@@ -330,11 +376,13 @@ def main() -> None:
                 await asyncio.gather(*(b.work(until=until, stop_on_no_task=False) for b in bots))
 
             cpu_before = sum(cpu_seconds(server.process.pid) for server in servers)
+            celery_before = cpu_seconds(celery.pid) if celery else 0.0
             own_before = cpu_seconds(os.getpid())
             database_before = database_cpu_seconds()
             started = time.perf_counter()
             asyncio.run(load())
             elapsed = time.perf_counter() - started
+            celery_cpu = cpu_seconds(celery.pid) - celery_before if celery else 0.0
             own_cpu = cpu_seconds(os.getpid()) - own_before
             database_cpu = sum(
                 used - database_before.get(pid, 0.0) for pid, used in database_cpu_seconds().items()
@@ -364,6 +412,20 @@ def main() -> None:
                 f"of this database: {database_cpu / elapsed * 100:.0f}% of one core, "
                 f"{database_cpu / max(cycles, 1) * 1000:.1f} ms per cycle"
             )
+            closed = Task.objects.filter(task_set=task_set, is_gold=False, is_open=False).count()
+            behind = unsettled(task_set)
+            if celery:
+                print(
+                    f"settling (Celery worker): {celery_cpu / elapsed * 100:.0f}% of one core, "
+                    f"{celery_cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle, "
+                    f"{celery_cpu / max(closed - behind, 1) * 1000:.1f} ms per task settled "
+                    f"(the worker's PostgreSQL time is in the backends' figure above)"
+                )
+            drained = wait_for_settling(task_set) if celery else float("nan")
+            print(
+                f"tasks closed: {closed}; unsettled when the load stopped: {behind}, "
+                f"all settled {drained:.1f} s later"
+            )
         bad = over_assigned(task_set)
         duplicates = (
             Assignment.objects.filter(task_set=task_set)
@@ -378,6 +440,9 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        if celery:
+            celery.terminate()
+            celery.wait(timeout=30)
         # Take the set out of later runs' way: each run measures its own set alone.
         TaskSet.objects.filter(pk=task_set.pk).update(status="completed")
 

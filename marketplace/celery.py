@@ -13,12 +13,17 @@ app.autodiscover_tasks()
 
 
 def _beat_schedule() -> dict:
-    """Fraud signals every few minutes; earnings clear the hold hourly; the payout run is
-    weekly (settings say when)."""
+    """Closed tasks whose settling job was lost are settled within a couple of
+    minutes; fraud signals every few minutes; earnings clear the hold hourly; the
+    payout run is weekly (settings say when)."""
     from celery.schedules import crontab
     from django.conf import settings
 
     return {
+        "tasks-settle-overdue": {
+            "task": "tasks.tasks.settle_overdue_tasks",
+            "schedule": crontab(),  # every minute
+        },
         "reputation-fraud-scan": {
             "task": "reputation.tasks.scan_fraud_signals",
             "schedule": settings.FRAUD_SCAN_MINUTES * 60,  # seconds

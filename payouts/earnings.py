@@ -3,8 +3,10 @@
 Payable answers (approved, or "not used" = soft-rejected: paid but left out of the
 results) move their reward from the set's escrow to the worker's *pending*
 earnings and the platform fee to the platform, in the transaction that changed the
-review. A requester's rejection reverses that entry; an upheld appeal pays again
-(a new earning, sequence + 1, so pay -> reverse -> pay has three distinct entries).
+review: one journal entry per answer, or per task for the answers reviewed together
+when a task is settled (settle_task_pay). A requester's rejection reverses the
+answer's part of that entry; an upheld appeal pays again (a new earning, sequence
++ 1, so pay -> reverse -> pay has three distinct entries).
 Pending earnings become *available* after EARNINGS_HOLD_DAYS, counted from the
 approval, which leaves room for rejections and appeals. Maturing is a mark per
 currency (EarningsMaturity): earnings approved up to it have been moved, summed per
@@ -20,6 +22,7 @@ fee than the cost preview funded (ceil of the fee on the whole worker pay), howe
 the per-answer roundings fall. A reversal returns exactly what its payment took."""
 
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -30,7 +33,7 @@ from marketplace.models import User
 from payouts import bulk
 from payouts.currency import CURRENCY_EXPONENTS
 from payouts.models import Earning, EarningsMaturity, LedgerAccount, SetPayTotals
-from payouts.services import get_account, post_entry
+from payouts.services import get_account, get_accounts, post_entry
 from tasks.models import Assignment, TaskSet
 from tasks.pricing import platform_fee_minor
 
@@ -48,25 +51,37 @@ def is_payable(assignment: Assignment) -> bool:
 
 def escrow_account(task_set: TaskSet) -> LedgerAccount:
     """The set's escrow: funded at publishing, paid from on approval."""
-    return get_account(
-        kind=Kind.SET_ESCROW,
-        currency=task_set.currency,
-        organization=task_set.organization,
-        reference=f"set:{task_set.pk}",
-    )
+    return get_account(**_escrow(task_set))
+
+
+def _escrow(task_set: TaskSet) -> dict:
+    return {
+        "kind": Kind.SET_ESCROW,
+        "currency": task_set.currency,
+        "organization": task_set.organization,
+        "reference": f"set:{task_set.pk}",
+    }
 
 
 def worker_account(*, kind: str, worker_id: int, currency: str) -> LedgerAccount:
     return get_account(kind=kind, currency=currency, worker=User(pk=worker_id))
 
 
+def _pending(worker_id: int, currency: str) -> dict:
+    return {"kind": Kind.WORKER_PENDING, "currency": currency, "worker": User(pk=worker_id)}
+
+
 def _locked_totals(task_set: TaskSet) -> SetPayTotals:
-    SetPayTotals.objects.bulk_create(
-        [SetPayTotals(task_set=task_set, currency=task_set.currency)], ignore_conflicts=True
-    )
     # Row lock per set: every payment and reversal of the set queues here, so the
     # cumulative fee and the "is there a live earning" check see committed totals.
-    return SetPayTotals.objects.select_for_update().get(pk=task_set.pk)
+    locked = SetPayTotals.objects.select_for_update().filter(pk=task_set.pk)
+    totals = locked.first()
+    if totals is None:  # the set's first payment
+        SetPayTotals.objects.bulk_create(
+            [SetPayTotals(task_set=task_set, currency=task_set.currency)], ignore_conflicts=True
+        )
+        totals = locked.get()
+    return totals
 
 
 def settle_assignment_pay(assignment: Assignment, *, now: datetime | None = None) -> Earning | None:
@@ -79,61 +94,134 @@ def settle_assignment_pay(assignment: Assignment, *, now: datetime | None = None
         bulk.batch_lock(maturity_lock(assignment.currency), shared=True)
         task_set = TaskSet.objects.select_related("organization").get(pk=assignment.task_set_id)
         totals = _locked_totals(task_set)
-        live = (
-            Earning.objects.select_for_update()
-            .filter(assignment_id=assignment.pk)
-            .exclude(status=Earning.Status.REVERSED)
-            .first()
-        )
+        earnings = _locked_earnings([assignment.pk])
+        live = next((e for e in earnings if e.status != Earning.Status.REVERSED), None)
         payable = is_payable(assignment)
         if payable and live is None:
-            return _pay(assignment, task_set=task_set, totals=totals, now=now)
+            sequence = earnings[-1].sequence + 1 if earnings else 1  # in id order
+            [earning] = _pay(
+                [(assignment, sequence)],
+                task_set=task_set,
+                totals=totals,
+                now=now,
+                memo=f"Answer {assignment.pk} in set {task_set.pk} (payment {sequence})",
+                idempotency_key=f"earning:{assignment.pk}:{sequence}",
+            )
+            return earning
         if not payable and live is not None:
             _reverse(live, task_set=task_set, totals=totals, now=now)
             return None
         return live
 
 
-def _pay(
-    assignment: Assignment, *, task_set: TaskSet, totals: SetPayTotals, now: datetime
-) -> Earning:
-    reward = assignment.reward_minor
-    currency = assignment.currency
-    fee = max(0, platform_fee_minor(totals.rewards_minor + reward) - totals.fees_minor)
-    sequence = Earning.objects.filter(assignment_id=assignment.pk).order_by("-sequence").first()
-    sequence = 1 if sequence is None else sequence.sequence + 1
-    escrow = escrow_account(task_set)
-    pending = worker_account(
-        kind=Kind.WORKER_PENDING, worker_id=assignment.worker_id, currency=currency
+def settle_task_pay(
+    assignments: list[Assignment], *, task_id: int, task_set: TaskSet, now: datetime
+) -> None:
+    """settle_assignment_pay for the answers of one task, reviewed together when the
+    task is settled (reputation.services): the ones to pay are paid in ONE journal
+    entry, keyed by the task, each with its own Earning (the fee it took, what a
+    reversal returns). A task is settled once; an answer to reverse (none, normally)
+    is reversed on its own, as are later changes (rejection, appeal). The set must
+    have been read with its organization."""
+    with transaction.atomic():
+        for assignment in assignments:
+            if not is_payable(assignment):
+                settle_assignment_pay(assignment, now=now)
+        payable = [a for a in assignments if is_payable(a)]
+        if not payable:
+            return
+        bulk.batch_lock(maturity_lock(task_set.currency), shared=True)
+        totals = _locked_totals(task_set)
+        earnings = _locked_earnings([a.pk for a in payable])
+        live = {e.assignment_id for e in earnings if e.status != Earning.Status.REVERSED}
+        last_sequence = {e.assignment_id: e.sequence for e in earnings}  # in id order
+        to_pay = [(a, last_sequence.get(a.pk, 0) + 1) for a in payable if a.pk not in live]
+        if to_pay:
+            _pay(
+                to_pay,
+                task_set=task_set,
+                totals=totals,
+                now=now,
+                memo=f"Task {task_id} in set {task_set.pk}: answers "
+                + ", ".join(str(a.pk) for a, _sequence in to_pay),
+                idempotency_key=f"earning:task:{task_id}",
+            )
+
+
+def _locked_earnings(assignment_ids: list[int]) -> list[Earning]:
+    """The answers' earnings, locked, in id order (so each answer's in sequence)."""
+    return list(
+        Earning.objects.select_for_update().filter(assignment_id__in=assignment_ids).order_by("pk")
     )
-    lines = [(escrow, -(reward + fee)), (pending, reward)]
-    if fee:
-        lines.append((get_account(kind=Kind.PLATFORM_FEES, currency=currency), fee))
+
+
+def _pay(
+    to_pay: list[tuple[Assignment, int]],
+    *,
+    task_set: TaskSet,
+    totals: SetPayTotals,
+    now: datetime,
+    memo: str,
+    idempotency_key: str,
+) -> list[Earning]:
+    """Pay answers of one set (each with its payment's sequence number) in one
+    balanced entry: every reward from the escrow to its worker's pending earnings,
+    the fee to the platform. The fee is taken cumulatively in this order, so each
+    earning holds the fee its own reward added."""
+    currency = task_set.currency
+    rewards, fees = totals.rewards_minor, totals.fees_minor
+    shares = []
+    for assignment, sequence in to_pay:
+        fee = max(0, platform_fee_minor(rewards + assignment.reward_minor) - fees)
+        rewards += assignment.reward_minor
+        fees += fee
+        shares.append((assignment, sequence, fee))
+    fee_total = fees - totals.fees_minor
+    needed = rewards - totals.rewards_minor + fee_total
+    owed: dict[int, int] = defaultdict(int)
+    for assignment, _sequence in to_pay:
+        owed[assignment.worker_id] += assignment.reward_minor
+    workers = sorted(owed)
+    # The accounts in one query (escrow, each worker's pending, the platform's fees).
+    escrow, *pending, fees_account = get_accounts(
+        [
+            _escrow(task_set),
+            *(_pending(worker_id, currency) for worker_id in workers),
+            {"kind": Kind.PLATFORM_FEES, "currency": currency},
+        ]
+    )
+    lines = [(escrow, -needed)]
+    lines += [
+        (account, owed[worker_id]) for account, worker_id in zip(pending, workers, strict=True)
+    ]
+    if fee_total:
+        lines.append((fees_account, fee_total))
     if now <= matured_through(currency):
         # A `now` read before a maturation that has since committed would fall behind
         # its mark and never mature; under the shared lock the clock is past the mark.
         now = timezone.now()
-    _cover_shortfall(escrow, task_set=task_set, needed=reward + fee)
+    _cover_shortfall(escrow, task_set=task_set, needed=needed)
     entry = post_entry(
         kind="earning.pay",
-        memo=f"Answer {assignment.pk} in set {task_set.pk} (payment {sequence})",
+        memo=memo,
         lines=lines,
-        idempotency_key=f"earning:{assignment.pk}:{sequence}",
+        idempotency_key=idempotency_key,
         no_overdraft=[escrow],
     )
-    SetPayTotals.objects.filter(pk=totals.pk).update(
-        rewards_minor=totals.rewards_minor + reward, fees_minor=totals.fees_minor + fee
-    )
-    return Earning.objects.create(
-        assignment_id=assignment.pk,
-        sequence=sequence,
-        worker_id=assignment.worker_id,
-        task_set_id=task_set.pk,
-        amount_minor=reward,
-        fee_minor=fee,
-        currency=currency,
-        approved_at=now,
-        entry=entry,
+    SetPayTotals.objects.filter(pk=totals.pk).update(rewards_minor=rewards, fees_minor=fees)
+    return Earning.objects.bulk_create(
+        Earning(
+            assignment_id=assignment.pk,
+            sequence=sequence,
+            worker_id=assignment.worker_id,
+            task_set_id=task_set.pk,
+            amount_minor=assignment.reward_minor,
+            fee_minor=fee,
+            currency=currency,
+            approved_at=now,
+            entry=entry,
+        )
+        for assignment, sequence, fee in shares
     )
 
 

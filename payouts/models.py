@@ -51,7 +51,9 @@ class JournalEntry(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    reverses = models.OneToOneField(
+    # The entry this one reverses, whole or in part: a task's answers are paid in one
+    # entry, and reversed one answer at a time.
+    reverses = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -115,7 +117,9 @@ class Earning(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
     approved_at = models.DateTimeField()  # the hold runs from here
-    entry = models.OneToOneField(JournalEntry, on_delete=models.PROTECT, related_name="earning")
+    # The entry that paid it: one per payment of a single answer, or shared by the
+    # answers of a task paid together when the task was settled.
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="earnings")
     reversal_entry = models.OneToOneField(
         JournalEntry,
         on_delete=models.PROTECT,

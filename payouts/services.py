@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils.translation import gettext as _
 
 from marketplace.models import Organization, User
@@ -64,6 +64,10 @@ def get_account(
         worker_id=worker.pk if worker else None,
         reference=reference,
     )
+    # Most accounts exist already: one plain read, no savepoint.
+    account = LedgerAccount.objects.filter(key=key).first()
+    if account is not None:
+        return account
     try:
         with transaction.atomic():
             account, _created = LedgerAccount.objects.get_or_create(
@@ -79,6 +83,23 @@ def get_account(
     except IntegrityError:  # created concurrently by another request
         account = LedgerAccount.objects.get(key=key)
     return account
+
+
+def get_accounts(specs: Sequence[dict]) -> list[LedgerAccount]:
+    """get_account for several accounts (each spec its keyword arguments), in that
+    order: one query when they all exist, as they do after a set's first payments."""
+    keys = [
+        account_key(
+            kind=spec["kind"],
+            currency=spec["currency"],
+            organization_id=spec["organization"].pk if spec.get("organization") else None,
+            worker_id=spec["worker"].pk if spec.get("worker") else None,
+            reference=spec.get("reference", ""),
+        )
+        for spec in specs
+    ]
+    found = {account.key: account for account in LedgerAccount.objects.filter(key__in=keys)}
+    return [found.get(key) or get_account(**spec) for key, spec in zip(keys, specs, strict=True)]
 
 
 def _check_balanced(lines: Sequence[tuple[LedgerAccount, int]]) -> None:
@@ -148,10 +169,17 @@ def post_entry(
         JournalLine(entry=entry, account=account, amount_minor=amount, currency=account.currency)
         for account, amount in lines
     )
+    # Every account's cached balance moves in one statement (the rows are locked).
+    moves: dict[int, int] = defaultdict(int)
     for account, amount in lines:
-        LedgerAccount.objects.filter(pk=account.pk).update(
-            balance_minor=F("balance_minor") + amount
+        moves[account.pk] += amount
+    LedgerAccount.objects.filter(pk__in=moves).update(
+        balance_minor=F("balance_minor")
+        + Case(
+            *(When(pk=pk, then=Value(amount)) for pk, amount in moves.items()),
+            output_field=BigIntegerField(),
         )
+    )
     entry.replayed = False
     return entry
 

@@ -7,6 +7,7 @@ closing updates every worker who answered it), and always BEFORE any ledger row 
 locked to pay or reverse an answer (payouts.earnings). With one order everywhere, a
 task closing and a check being scored for one of its workers never deadlock."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,10 +21,11 @@ from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
-from payouts.earnings import settle_assignment_pay
+from payouts.earnings import settle_assignment_pay, settle_task_pay
 from reputation import aggregation, flags, fraud_triggers, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.standing import EventFacts, Standing, apply_event
+from tasks import events
 from tasks.models import Assignment, Task, TaskSet
 
 Review = Assignment.ReviewStatus
@@ -96,10 +98,12 @@ def rebuild_standing(*, worker_id: int, skill: str) -> WorkerSkill:
     return row
 
 
-def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill) -> None:
-    """Tell the worker when their access changed, and the admins on a demotion."""
+def _after_change(assignment: Assignment, skill: str, change: str | None, row: WorkerSkill) -> None:
+    """Tell the answer's worker when their access changed, and the admins on a
+    demotion. The worker's row is read only then: most answers change nothing."""
     if change is None:
         return
+    worker = assignment.worker
     with translation.override(worker.preferred_language or None):
         if change == "qualified":
             notify(
@@ -144,7 +148,7 @@ def _after_change(worker: User, skill: str, change: str | None, row: WorkerSkill
         )
 
 
-def _record(
+def _event(
     *,
     assignment: Assignment,
     task_set: TaskSet,
@@ -153,7 +157,7 @@ def _record(
     weight: int,
     now,
 ) -> ReputationEvent:
-    return ReputationEvent.objects.create(
+    return ReputationEvent(
         worker_id=assignment.worker_id,
         skill=set_skill(task_set),
         source=source,
@@ -163,6 +167,12 @@ def _record(
         weight_permille=weight,
         created_at=now,
     )
+
+
+def _record(**facts) -> ReputationEvent:
+    event = _event(**facts)
+    event.save(force_insert=True)
+    return event
 
 
 # --- On every answer (inside the submit transaction) ---------------------------
@@ -178,21 +188,17 @@ class Feedback:
     explanation: str
 
 
-def record_answer(
-    *, assignment: Assignment, task_set: TaskSet, task_closed: bool
-) -> Feedback | None:
-    """Score a gold answer and fold it into the worker's standing; when a regular task
-    has all its answers, settle its consensus. Runs inside the submit transaction, so
-    the answer and its evidence commit together. Constant time per answer (a task's
-    closing touches its few answers)."""
-    now = timezone.now()
+def record_answer(*, assignment: Assignment, task_set: TaskSet) -> Feedback | None:
+    """Score a gold answer and fold it into the worker's standing, inside the submit
+    transaction, so the answer and its evidence commit together and a trainee's
+    feedback comes back with the answer. Constant time per answer. A regular answer
+    waits for its task's settlement (settle_closed_task), after the task closes."""
     if not task_set.is_training:
+        # Cheap fraud checks (reputation.fraud_triggers): nothing for an honest answer.
         fraud_triggers.note_answer(assignment=assignment, task_set=task_set)
-    if assignment.is_gold:
-        return _record_check(assignment=assignment, task_set=task_set, now=now)
-    if task_closed:
-        settle_task(task_id=assignment.task_id, task_set=task_set, now=now)
-    return None
+    if not assignment.is_gold:
+        return None
+    return _record_check(assignment=assignment, task_set=task_set, now=timezone.now())
 
 
 def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback | None:
@@ -223,7 +229,7 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
         now=now,
     )
     change = _fold(row, event)
-    _after_change(assignment.worker, event.skill, change, row)
+    _after_change(assignment, event.skill, change, row)
     if not task_set.is_training:
         if not passed:
             _maybe_contest_gold(task=task, task_set=task_set, skill=event.skill, now=now)
@@ -326,15 +332,41 @@ def live_estimate(task_set: TaskSet, answers: list, weights: list[float]) -> tup
     return options[int(result.labels[0])], round(1000 * float(result.confidence[0]))
 
 
-def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
-    """A regular task got its last answer: store the live estimate, ask for more
-    answers if it is too unsure (dynamic redundancy), else review each answer against
-    it and record the (lighter) agreement evidence. The caller holds the task's lock."""
-    now = now or timezone.now()
-    task = Task.objects.get(pk=task_id)
+def settle_closed_task(*, task_id: int) -> Task | None:
+    """Settle a closed regular task, after the answer that closed it committed (the
+    Celery job tasks.tasks.settle_closed_task, and the safety net that catches a lost
+    one): store the live estimate, reopen the task for one more answer if it is too
+    unsure (dynamic redundancy), else review each answer against the estimate, pay it
+    and record the (lighter) agreement evidence. Returns the task, settled
+    (settled_at) or reopened (is_open), or None when there was nothing to do.
+
+    Idempotent and safe to run twice at once: runs queue on the task's row lock, and
+    the later one finds the task settled (settled_at) or open again and does nothing.
+    Lock order: the task, then standings in worker id order, then ledger rows."""
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update(of=("self",))
+            .select_related("task_set__organization")
+            .filter(pk=task_id)
+            .first()
+        )
+        if (
+            task is None
+            or task.is_gold
+            or task.is_open
+            or task.settled_at is not None
+            or task.withdrawn_at is not None  # withdrawn on reports: settled there
+        ):
+            return None
+        _settle(task, task.task_set, now=timezone.now())
+        return task
+
+
+def _settle(task: Task, task_set: TaskSet, *, now) -> None:
     answers = list(
-        Assignment.objects.filter(task_id=task_id, status=Assignment.Status.SUBMITTED)
+        Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
         .exclude(review_status=Review.REJECTED)
+        .select_related("worker")
         .order_by("worker_id")
     )
     skill = set_skill(task_set)
@@ -345,26 +377,25 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
     task.aggregated_answer = consensus
     task.confidence_permille = confidence
     task.aggregation_method = "weighted_vote"
+    estimate = ["aggregated_answer", "confidence_permille", "aggregation_method"]
     if (
         confidence < task_set.target_confidence_permille
         and task.extra_assignments < task_set.max_extra_assignments
+        # A stopped set takes no more answers: what it has is settled.
+        and task_set.status in (TaskSet.Status.PUBLISHED, TaskSet.Status.PAUSED)
     ):
         # Not sure yet: one more answer, paid from the escrow that covered the cap.
         task.extra_assignments += 1
         task.is_open = True
-        task.save(
-            update_fields=[
-                "aggregated_answer",
-                "confidence_permille",
-                "aggregation_method",
-                "extra_assignments",
-                "is_open",
-            ]
-        )
+        task.save(update_fields=[*estimate, "extra_assignments", "is_open"])
+        # Workers told "no tasks" a moment ago may claim it.
+        events.sets_changed_on_commit([task_set])
         return
-    task.save(update_fields=["aggregated_answer", "confidence_permille", "aggregation_method"])
+    task.settled_at = now
+    task.save(update_fields=[*estimate, "settled_at"])
     sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
     rows = _locked_standings([a.worker_id for a in answers], skill) if sure else {}
+    reviewed, agreements = [], []
     for assignment in answers:
         if assignment.review_status != Review.PENDING:
             continue
@@ -374,21 +405,34 @@ def settle_task(*, task_id: int, task_set: TaskSet, now=None) -> None:
         assignment.review_status = Review.APPROVED if agrees else Review.SOFT_REJECTED
         assignment.review_reason = "" if agrees else _consensus_reason(consensus, confidence)
         assignment.reviewed_at = now
-        assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
-        settle_assignment_pay(assignment, now=now)
-        if not sure:
-            continue
-        event = _record(
-            assignment=assignment,
-            task_set=task_set,
-            source=Source.CONSENSUS,
-            credit=agreement,
-            weight=settings.QUALITY_CONSENSUS_WEIGHT_PERMILLE,
-            now=now,
+        reviewed.append(assignment)
+        agreements.append(agreement)
+    # One statement per outcome (usually one: all approved).
+    outcomes: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for assignment in reviewed:
+        outcomes[(assignment.review_status, assignment.review_reason)].append(assignment.pk)
+    for (review_status, review_reason), ids in outcomes.items():
+        Assignment.objects.filter(pk__in=ids).update(
+            review_status=review_status, review_reason=review_reason, reviewed_at=now
         )
-        row = rows[assignment.worker_id]
-        change = _fold(row, event)
-        _after_change(assignment.worker, skill, change, row)
+    if sure:
+        evidence = ReputationEvent.objects.bulk_create(
+            _event(
+                assignment=assignment,
+                task_set=task_set,
+                source=Source.CONSENSUS,
+                credit=agreement,
+                weight=settings.QUALITY_CONSENSUS_WEIGHT_PERMILLE,
+                now=now,
+            )
+            for assignment, agreement in zip(reviewed, agreements, strict=True)
+        )
+        for assignment, event in zip(reviewed, evidence, strict=True):
+            row = rows[assignment.worker_id]
+            change = _fold(row, event)
+            _after_change(assignment, skill, change, row)
+    # After the standings (lock order): the answers' pay, in one journal entry.
+    settle_task_pay(reviewed, task_id=task.pk, task_set=task_set, now=now)
 
 
 def review_restored_answer(*, assignment: Assignment) -> None:
@@ -396,17 +440,11 @@ def review_restored_answer(*, assignment: Assignment) -> None:
     is still open it is reviewed with the task; if restoring it closed the task, the
     task is settled now; if the task was settled without it, it is accepted and paid
     (the worker did the work; the ban was wrong). Called with the answer locked."""
-    task = Task.objects.select_related("task_set").get(pk=assignment.task_id)
+    task = Task.objects.get(pk=assignment.task_id)
     if task.is_open:
         return
-    reviewed = (
-        Assignment.objects.filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
-        .exclude(pk=assignment.pk)
-        .exclude(review_status=Review.PENDING)
-        .exists()
-    )
-    if not reviewed and task.withdrawn_at is None:
-        settle_task(task_id=task.pk, task_set=task.task_set)
+    if task.settled_at is None and task.withdrawn_at is None:
+        settle_closed_task(task_id=task.pk)  # closed, waiting for (or by) this answer
         return
     # Settled without it, or withdrawn on reports (whose answers are all accepted).
     assignment.review_status = Review.APPROVED
@@ -479,7 +517,7 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
             now=now,
         )
         change = _fold(row, event)
-        _after_change(assignment.worker, event.skill, change, row)
+        _after_change(assignment, event.skill, change, row)
         record_audit(actor=actor, action="answer.reject", target=assignment, reason=reason)
         with translation.override(assignment.worker.preferred_language or None):
             notify(

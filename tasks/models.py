@@ -145,6 +145,10 @@ class Task(models.Model):
     # Taken out of circulation because workers reported it disturbing (tasks.reports):
     # closed (is_open false), so it is handed to nobody else and the set can complete.
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # When a closed regular task's answers were reviewed, paid and scored against their
+    # consensus (reputation.services.settle_closed_task, a job after the closing answer
+    # commits). Null while open or waiting for that job; gold is never settled.
+    settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,6 +169,13 @@ class Task(models.Model):
                 fields=["task_set", "id"],
                 condition=Q(is_open=True, is_gold=False),
                 name="task_open_regular",
+            ),
+            # Closed tasks waiting for their settlement: a handful at any time, which
+            # the safety net and the set's completion check look up.
+            models.Index(
+                fields=["task_set", "id"],
+                condition=Q(is_open=False, is_gold=False, settled_at__isnull=True),
+                name="task_closed_unsettled",
             ),
         ]
 

@@ -92,7 +92,10 @@ def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -
     task = Task.objects.select_for_update().get(pk=task_id)
     task.withdrawn_at = now
     task.is_open = False
-    task.save(update_fields=["withdrawn_at", "is_open"])
+    # Settled here: its answers are approved and paid below, and it never gets a
+    # consensus (the settling job leaves a withdrawn task alone).
+    task.settled_at = now
+    task.save(update_fields=["withdrawn_at", "is_open", "settled_at"])
     approved = _approve_answers_given(task_id=task_id, now=now)
     record_audit(
         actor=None,

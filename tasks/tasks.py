@@ -20,3 +20,19 @@ def return_leftover_escrow(task_set_id: int) -> int:
     from tasks.services import return_escrow_of_completed_set
 
     return return_escrow_of_completed_set(task_set_id=task_set_id)
+
+
+@shared_task
+def settle_closed_task(task_id: int) -> str | None:
+    """Queued when the answer that closed a regular task commits (tasks.work)."""
+    from tasks.settling import settle_and_complete
+
+    return settle_and_complete(task_id=task_id)
+
+
+@shared_task
+def settle_overdue_tasks() -> int:
+    """The safety net for lost settle_closed_task jobs (Celery beat, every minute)."""
+    from tasks.settling import settle_overdue_tasks as settle_overdue
+
+    return settle_overdue()

@@ -38,7 +38,7 @@ from reputation.selectors import standings_for
 from reputation.services import skill_for
 from tasks import events, work_pg
 from tasks.models import Assignment, Task, TaskSet, live_claim
-from tasks.tasks import aggregate_task_set, return_leftover_escrow
+from tasks.tasks import aggregate_task_set, return_leftover_escrow, settle_closed_task
 
 Status = Assignment.Status
 MAX_TRANSCRIPTION_CHARS = 5000
@@ -206,7 +206,8 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         held = work_pg.held_claims(worker.pk, now) if postgresql else held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
             return Claim(held[0], resumed=True), False
-        sets = _open_sets(profile, standings_for(worker.pk))
+        standings = work_pg.standings(worker.pk) if postgresql else standings_for(worker.pk)
+        sets = _open_sets(profile, standings)
         if task_set_id is not None:
             sets = [s for s in sets if _set_id(s) == task_set_id]
         if not sets:
@@ -508,18 +509,16 @@ def answer_saved(*, assignment: Assignment, task_set: TaskSet, closes_task: bool
     """What an answer sets off, inside the submit transaction, after the answer is
     saved and while the assignment and its task are locked: the one place for effects
     of an answer, on both database paths. Returns a training set's feedback."""
-    # Gold scoring, reputation and the task's consensus commit with the answer.
-    feedback = reputation_services.record_answer(
-        assignment=assignment, task_set=task_set, task_closed=closes_task
-    )
-    if closes_task:
-        # Consensus may have asked for one more answer.
-        closes_task = not Task.objects.filter(pk=assignment.task_id, is_open=True).exists()
+    # Gold scoring and the worker's standing commit with the answer.
+    feedback = reputation_services.record_answer(assignment=assignment, task_set=task_set)
     events.progress_on_commit(task_set, milestone=closes_task)
     if closes_task:
-        # Completing the set locks its row; doing it after commit keeps the lock
-        # order (set before assignments) that pausing uses, so no deadlock.
-        transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk))
+        # Settling the task (consensus, reviews, payments, maybe reopening it for one
+        # more answer, then the set's completion) is a job once this commits: it
+        # costs this answer nothing. If queuing fails, the answer stands and the
+        # safety net (tasks.settling) settles the task a minute later.
+        task_id = assignment.task_id
+        transaction.on_commit(lambda: settle_closed_task.delay(task_id), robust=True)
     return feedback
 
 
@@ -551,19 +550,18 @@ def _released_message(assignment: Assignment) -> str:
 
 
 def complete_if_finished(*, task_set_id: int) -> bool:
-    """Mark a published set completed once no regular task wants more answers."""
+    """Mark a published set completed once every regular task is closed and settled
+    (tasks.settling calls this after each settlement): its final results and the
+    escrow it returns then see every answer reviewed and paid."""
     # Look before locking: the set's row lock would queue every claimer (they hold it
-    # shared) behind this check, which is called each time a task closes.
-    if connection.vendor == "postgresql":
-        if work_pg.any_open_regular_task(task_set_id):
-            return False
-    elif Task.objects.filter(task_set_id=task_set_id, is_open=True, is_gold=False).exists():
+    # shared) behind this check.
+    if _has_unfinished_tasks(task_set_id):
         return False
     with transaction.atomic():
         task_set = TaskSet.objects.select_for_update().get(pk=task_set_id)
         if task_set.status != TaskSet.Status.PUBLISHED:
             return False
-        if Task.objects.filter(task_set=task_set, is_open=True, is_gold=False).exists():
+        if _has_unfinished_tasks(task_set_id):
             return False
         task_set.status = TaskSet.Status.COMPLETED
         task_set.completed_at = timezone.now()
@@ -574,6 +572,16 @@ def complete_if_finished(*, task_set_id: int) -> bool:
         transaction.on_commit(lambda: aggregate_task_set.delay(task_set.pk), robust=True)
         transaction.on_commit(lambda: return_leftover_escrow.delay(task_set.pk), robust=True)
         return True
+
+
+def _has_unfinished_tasks(task_set_id: int) -> bool:
+    """A regular task still open, or closed and waiting to be settled: two lookups,
+    each in its partial index (task_open_regular, task_closed_unsettled)."""
+    regular = Task.objects.filter(task_set_id=task_set_id, is_gold=False)
+    return (
+        regular.filter(is_open=True).exists()
+        or regular.filter(is_open=False, settled_at__isnull=True).exists()
+    )
 
 
 # --- Releasing -----------------------------------------------------------------

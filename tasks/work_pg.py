@@ -18,6 +18,7 @@ import psycopg
 from django.db import connection
 
 from marketplace.models import User, WorkerProfile
+from reputation.models import WorkerSkill
 from tasks.models import Assignment, Task, TaskSet
 
 # The set's fields the claim, the answer, eligibility and the messages read. The rest
@@ -116,6 +117,25 @@ def locked_profile(worker_id: int) -> WorkerProfile | None:
     )
     profile.user = _instance(User, {"id": row[1], "is_active": row[8]})
     return profile
+
+
+_STANDING_COLUMNS = ("id", "skill", "state", "score_permille", "cooldown_until")
+
+
+def standings(worker_id: int) -> dict[str, WorkerSkill]:
+    """As reputation.selectors.standings_for, with only the fields a claim reads
+    (tasks.work.set_is_open_to)."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_STANDING_COLUMNS)} FROM reputation_workerskill "  # noqa: S608 (constant column list)
+            "WHERE worker_id = %s",
+            [worker_id],
+        )
+        rows = cursor.fetchall()
+    return {
+        row[1]: _instance(WorkerSkill, dict(zip(_STANDING_COLUMNS, row, strict=True)))
+        for row in rows
+    }
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -389,12 +409,3 @@ def earnings_rows(worker_id: int, start_of_day: datetime) -> list[tuple[str, int
             [start_of_day, start_of_day, worker_id],
         )
         return cursor.fetchall()
-
-
-def any_open_regular_task(task_set_id: int) -> bool:
-    with _cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM tasks_task WHERE task_set_id = %s AND is_open AND NOT is_gold LIMIT 1",
-            [task_set_id],
-        )
-        return cursor.fetchone() is not None

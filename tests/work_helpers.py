@@ -1,12 +1,15 @@
 """Published sets and vetted workers for the real-time work tests."""
 
+import uuid
+
+from django.test import TestCase
 from django.utils import timezone
 
 from marketplace.models import WorkerProfile
 from payouts import services as ledger
 from reputation.models import WorkerSkill
 from reputation.standing import posterior_permille
-from tasks import services
+from tasks import services, work
 from tasks.models import Task, TaskSet
 from tests.factories import UserFactory, WorkerProfileFactory
 
@@ -98,3 +101,16 @@ def vetted_workers(count: int, *, prefix="w", qualified=True, **profile_fields):
         for i in range(count)
     ]
     return [qualify(worker) if qualified else worker for worker in workers]
+
+
+def submit_committed(worker, assignment, value, *, submission_id=None, seconds_spent=10):
+    """Submit an answer and run what its commit sets off (the closed task's settling
+    job, eager in tests), as if the test's own transaction had committed."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return work.submit_answer(
+            worker=worker,
+            assignment_id=assignment.pk,
+            answer=value,
+            submission_id=submission_id or uuid.uuid4(),
+            seconds_spent=seconds_spent,
+        )

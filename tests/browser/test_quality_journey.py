@@ -3,7 +3,6 @@ paid work, finds an answer of theirs not used, appeals it from their quality pag
 reads that an admin accepted it."""
 
 import re
-import uuid
 
 import pytest
 from django.db import connection
@@ -13,7 +12,7 @@ from tasks import work
 from tasks.models import Assignment
 from tests.conftest import PASSWORD
 from tests.daphne import running_daphne
-from tests.work_helpers import published_set, vetted_workers
+from tests.work_helpers import published_set, submit_committed, vetted_workers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,9 +61,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
     # Two experienced workers have already called the first task a cat.
     for other in vetted_workers(2, prefix="old"):
         held = work.claim_next_task(worker=other, task_set_id=animals.pk).assignment
-        work.submit_answer(
-            worker=other, assignment_id=held.pk, answer="cat", submission_id=uuid.uuid4()
-        )
+        submit_committed(other, held, "cat")
     [trainee] = vetted_workers(1, prefix="new", qualified=False)
 
     phone_context = browser.new_context(**PHONE)

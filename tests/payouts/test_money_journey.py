@@ -4,8 +4,6 @@ the hold passes, one payout run pays a worker through Stripe Connect and puts
 another in their partner centre's file; a replayed webhook and a re-run change
 nothing, and reconcile is clean."""
 
-import uuid
-
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -19,7 +17,7 @@ from tests.factories import WorkerProfileFactory
 from tests.payouts.helpers import available, balance, pending, via_centre
 from tests.payouts.stripe_helpers import event_for, pay_on_stripe, post_event, start_funding
 from tests.payouts.test_connect import onboarded
-from tests.work_helpers import qualify
+from tests.work_helpers import qualify, submit_committed
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerAccount.Kind
@@ -81,9 +79,7 @@ def test_fund_earn_and_pay_out_through_both_rails(
     for worker in (abroad, local):
         for _ in range(3):
             held = work.claim_next_task(worker=worker).assignment
-            work.submit_answer(
-                worker=worker, assignment_id=held.pk, answer="stop", submission_id=uuid.uuid4()
-            )
+            submit_committed(worker, held, "stop")
     assert (pending(abroad), pending(local)) == (15, 15)
 
     # The hold passes; destinations: Stripe Connect abroad, the centre at home.

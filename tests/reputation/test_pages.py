@@ -1,7 +1,6 @@
 """The worker's quality page and the staff appeal queue, through real requests."""
 
 import re
-import uuid
 
 import pytest
 from django.urls import reverse
@@ -11,19 +10,13 @@ from reputation.models import Appeal, WorkerSkill
 from tasks import work
 from tasks.models import Assignment, Task
 from tests.marketplace.test_pages import PAGE_BUDGET_BYTES, compressed_weight
-from tests.work_helpers import published_set, qualify, vetted_workers
+from tests.work_helpers import published_set, qualify, submit_committed, vetted_workers
 
 pytestmark = pytest.mark.django_db
 
 
 def answer(worker, assignment, value):
-    return work.submit_answer(
-        worker=worker,
-        assignment_id=assignment.pk,
-        answer=value,
-        submission_id=uuid.uuid4(),
-        seconds_spent=10,
-    )
+    return submit_committed(worker, assignment, value)
 
 
 def claim(worker, task_set=None):

@@ -16,19 +16,13 @@ from reputation.scoring import credit_permille
 from tasks import work
 from tasks.models import Assignment, Task, TaskSet
 from tasks.protocol import available_sets
-from tests.work_helpers import published_set, qualify, vetted_workers
+from tests.work_helpers import published_set, qualify, submit_committed, vetted_workers
 
 pytestmark = pytest.mark.django_db
 
 
 def answer(worker, assignment, value):
-    return work.submit_answer(
-        worker=worker,
-        assignment_id=assignment.pk,
-        answer=value,
-        submission_id=uuid.uuid4(),
-        seconds_spent=10,
-    )
+    return submit_committed(worker, assignment, value)
 
 
 def claim(worker, task_set=None):

@@ -13,7 +13,7 @@ from payouts.models import LedgerAccount
 from tasks import services, work
 from tasks.models import Assignment, Task, TaskSet
 from tests.concurrency import errors, race
-from tests.work_helpers import published_set, vetted_workers
+from tests.work_helpers import published_set, submit_committed, vetted_workers
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +32,8 @@ def animals(requester_org, requester, admin_user):
 
 
 def answer(worker, assignment, value="dog", submission_id=None):
-    return work.submit_answer(
-        worker=worker,
-        assignment_id=assignment.pk,
-        answer=value,
-        submission_id=submission_id or uuid.uuid4(),
-        seconds_spent=12,
+    return submit_committed(
+        worker, assignment, value, submission_id=submission_id, seconds_spent=12
     )
 
 
@@ -195,14 +191,11 @@ def test_gold_is_mixed_in_but_never_alone(requester_org, requester, admin_user, 
     assert Task.objects.filter(task_set=task_set, is_gold=False, is_open=True).count() == 0
 
 
-def test_the_set_completes_when_every_task_has_its_answers(
-    animals, django_capture_on_commit_callbacks
-):
+def test_the_set_completes_when_every_task_has_its_answers(animals):
     workers = vetted_workers(2)
     for worker in workers:
         while (claim := work.claim_next_task(worker=worker)).assignment:
-            with django_capture_on_commit_callbacks(execute=True):
-                answer(worker, claim.assignment)
+            answer(worker, claim.assignment)
     animals.refresh_from_db()
     assert animals.status == "completed" and animals.completed_at
 
@@ -314,10 +307,12 @@ def test_one_submission_id_cannot_answer_two_tasks(animals, settings):
 def test_a_set_whose_last_task_closed_while_paused_completes_on_resume(
     animals, requester, django_capture_on_commit_callbacks
 ):
-    # The last answer committed, then a pause won the race against the completion
-    # check that runs after that commit: every task is done, the set is paused.
+    # The last task was settled, then a pause won the race against the completion
+    # check that runs after that: every task is done, the set is paused.
     services.pause_task_set(task_set_id=animals.pk, actor=requester)
-    Task.objects.filter(task_set=animals, is_gold=False).update(is_open=False, submitted_count=2)
+    Task.objects.filter(task_set=animals, is_gold=False).update(
+        is_open=False, submitted_count=2, settled_at=timezone.now()
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.resume_task_set(task_set_id=animals.pk, actor=requester)
     animals.refresh_from_db()
@@ -365,7 +360,7 @@ def test_a_required_skill_limits_a_set_to_workers_trained_in_it(
 
 
 def test_a_completed_set_returns_the_escrow_it_no_longer_needs(
-    requester_org, requester, admin_user, django_capture_on_commit_callbacks
+    requester_org, requester, admin_user
 ):
     task_set = published_set(
         organization=requester_org,
@@ -380,8 +375,7 @@ def test_a_completed_set_returns_the_escrow_it_no_longer_needs(
     escrow = LedgerAccount.objects.get(kind="set_escrow", reference=f"set:{task_set.pk}")
     funded = escrow.balance_minor
     for worker in vetted_workers(2, prefix="done"):
-        with django_capture_on_commit_callbacks(execute=True):
-            answer(worker, work.claim_next_task(worker=worker).assignment)
+        answer(worker, work.claim_next_task(worker=worker).assignment)
     task_set.refresh_from_db()
     assert task_set.status == TaskSet.Status.COMPLETED
     escrow.refresh_from_db()
@@ -429,4 +423,10 @@ def test_a_claim_and_an_answer_take_a_handful_of_statements(
     with django_assert_max_num_queries(2 + 7 if hand_written else 2 + 8):
         assignment = work.claim_next_task(worker=vetted_worker).assignment
     with django_assert_max_num_queries(2 + 3):
-        answer(vetted_worker, assignment)  # progress and completion run after commit
+        # Progress, settling and completion run after commit: not run here.
+        work.submit_answer(
+            worker=vetted_worker,
+            assignment_id=assignment.pk,
+            answer="dog",
+            submission_id=uuid.uuid4(),
+        )
