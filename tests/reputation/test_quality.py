@@ -197,7 +197,8 @@ def test_an_honest_worker_with_a_few_misses_stays_qualified(checked):
     for i, gold in enumerate(checked.tasks.filter(is_gold=True)[:20]):
         answer(worker, gold_assignment(worker, gold), "dog" if i % 4 == 0 else "cat")
     assert standing(worker).state == WorkerSkill.State.QUALIFIED
-    assert not Flag.objects.filter(worker=worker).exists()
+    # (Answering twenty checks in no time may well be flagged as too fast: not here.)
+    assert not Flag.objects.filter(worker=worker, signal="quality_floor").exists()
 
 
 # --- Consensus at a task's close, dynamic redundancy ---------------------------
