@@ -2,8 +2,6 @@
 staff see them, a set with many pauses itself once, and a task two workers found
 disturbing is handed to nobody else."""
 
-import uuid
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -16,7 +14,7 @@ from tasks import reports, services, work
 from tasks.models import Assignment, Task, TaskSet
 from tests.concurrency import errors, race
 from tests.factories import UserFactory
-from tests.work_helpers import published_set, vetted_workers
+from tests.work_helpers import published_set, submit_committed, vetted_workers
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +38,8 @@ def report(worker, reason="broken", task_set=None) -> Assignment:
 
 
 def answer(worker, assignment, value="dog"):
-    return work.submit_answer(
-        worker=worker, assignment_id=assignment.pk, answer=value, submission_id=uuid.uuid4()
-    )
+    # With what its commit sets off (a closed task's settling job), as in production.
+    return submit_committed(worker, assignment, value)
 
 
 def status_of(task_set) -> str:
