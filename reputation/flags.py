@@ -262,18 +262,20 @@ def _recount(task_ids: list[int], delta: int) -> None:
 def void_unreviewed_answers(*, worker_id: int) -> list[int]:
     """Strike out a banned worker's answers that were not reviewed yet: never paid,
     never used, and their slots go back to the pool."""
+    pending = Assignment.objects.filter(
+        worker_id=worker_id,
+        status=Assignment.Status.SUBMITTED,
+        review_status=Assignment.ReviewStatus.PENDING,
+        is_gold=False,
+    )
     with transaction.atomic():
-        rows = list(
-            Assignment.objects.select_for_update()
-            .filter(
-                worker_id=worker_id,
-                status=Assignment.Status.SUBMITTED,
-                review_status=Assignment.ReviewStatus.PENDING,
-                is_gold=False,
-            )
-            .order_by("pk")
-            .values_list("pk", "task_id")
-        )
+        # Their tasks first, in id order, then the answers: the order a closed task's
+        # settling takes them in (it locks the task, then reviews its answers), so a
+        # ban racing a settlement waits instead of deadlocking. Settled meanwhile
+        # means reviewed: the re-read under the locks leaves those alone.
+        task_ids = sorted(set(pending.values_list("task_id", flat=True)))
+        list(Task.objects.select_for_update().filter(pk__in=task_ids).order_by("pk"))
+        rows = list(pending.select_for_update().order_by("pk").values_list("pk", "task_id"))
         if not rows:
             return []
         Assignment.objects.filter(pk__in=[pk for pk, _task in rows]).update(

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,8 +21,10 @@ from payouts import runs
 from payouts.models import Earning, PayoutDestination, PayoutLine
 from reputation import flags
 from reputation.models import Flag
+from reputation.services import settle_closed_task
 from tasks import work
 from tasks.models import Assignment, Task
+from tests.concurrency import errors, race
 from tests.marketplace.test_websocket import session_headers
 from tests.payouts.helpers import available, paid, via_centre
 from tests.work_helpers import published_set, vetted_workers
@@ -297,3 +300,57 @@ def test_restoring_an_answer_never_reopens_a_task_withdrawn_meanwhile(animals, a
     voided.refresh_from_db()
     assert voided.review_status == "approved"  # accepted and paid, as withdrawal does
     assert Earning.objects.filter(assignment=voided).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ban_racing_the_settling_of_its_task_leaves_one_consistent_outcome(
+    requester_org, requester, admin_user
+):
+    """The task closed with the banned worker's answer in it and waits for its settling
+    job; the ban (voiding) and the job run at once: whichever wins, the count matches
+    the answers, a voided answer is never paid, and a reviewed one is never voided."""
+    if connection.vendor != "postgresql":
+        pytest.skip("racing writers need PostgreSQL's row locks")
+    task_set = published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=30,
+        gold=5,
+        gold_ratio_permille=0,
+        assignments_per_task=2,
+    )
+    for round_number in range(8):
+        cheat, other = vetted_workers(2, prefix=f"race{round_number}-")
+        mine = answer_one(cheat, task_set)
+        assert answer_one(other, task_set).task_id == mine.task_id  # closes it, unsettled
+        jobs = [
+            lambda task_id=mine.task_id: settle_closed_task(task_id=task_id),
+            lambda worker_id=cheat.pk: flags.void_unreviewed_answers(worker_id=worker_id),
+        ]
+        if round_number % 2:  # either may start first
+            jobs.reverse()
+        assert errors(race(*jobs)) == []
+        mine.refresh_from_db()
+        task = Task.objects.get(pk=mine.task_id)
+        assert task.submitted_count == task.assignments.filter(status="submitted").count()
+        if mine.status == "voided":  # the ban came first: the slot is free again
+            assert task.is_open and task.settled_at is None
+            assert not Earning.objects.filter(assignment=mine).exists()
+        else:  # the settling came first: a reviewed answer stays
+            assert mine.review_status != "pending" and task.settled_at is not None
+
+
+@pytest.mark.django_db
+def test_voiding_an_answer_of_a_closed_unsettled_task_reopens_it_and_the_job_waits(
+    animals, admin_user
+):
+    cheat, other, third = vetted_workers(3, prefix="v")
+    mine = answer_one(cheat, animals)
+    answer_one(other, animals)
+    answer_one(third, animals)  # the third answer closes the task; its job has not run
+    assert not Task.objects.get(pk=mine.task_id).is_open
+    assert flags.void_unreviewed_answers(worker_id=cheat.pk) == [mine.pk]
+    assert settle_closed_task(task_id=mine.task_id) is None  # open again: nothing to settle
+    task = Task.objects.get(pk=mine.task_id)
+    assert (task.is_open, task.submitted_count, task.settled_at) == (True, 2, None)
