@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -20,6 +19,7 @@ from reputation import flag_selectors, flags
 from reputation.forms import BulkFlagForm, FlagAppealForm, FlagDecisionForm, KeepDecisionForm
 from reputation.models import Flag, WorkerSkill
 from reputation.views import shown, skill_name, task_content
+from tasks.images import derivative_response
 from tasks.models import Assignment
 
 FLAG_QUEUE_PAGE_SIZE = 50
@@ -202,9 +202,7 @@ def flag_answer(request, assignment_id: int):
 @cache_control(private=True, max_age=3600)
 def flag_answer_image(request, assignment_id: int):
     assignment = get_object_or_404(Assignment.objects.select_related("task"), pk=assignment_id)
-    if not assignment.task.image_derivative:
-        raise Http404
-    return FileResponse(assignment.task.image_derivative.open("rb"))
+    return derivative_response(assignment.task)
 
 
 # --- The worker's side ---------------------------------------------------------------

@@ -13,7 +13,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +29,7 @@ from reputation.models import Appeal, ReputationEvent, WorkerSkill
 from reputation.selectors import recent_checks, score_interval, standings_for
 from reputation.standing import EventFacts, Standing, apply_event, wilson_bounds
 from tasks import work
+from tasks.images import derivative_response
 from tasks.models import Assignment, Task, TaskSet
 
 Review = Assignment.ReviewStatus
@@ -419,7 +419,4 @@ def appeal_image(request, appeal_id: int):
     """The appealed task's small image, for the admin deciding (the worker's own image
     address is theirs alone)."""
     appeal = get_object_or_404(Appeal.objects.select_related("assignment__task"), pk=appeal_id)
-    image = appeal.assignment.task.image_derivative
-    if not image:
-        raise Http404
-    return FileResponse(image.open("rb"))
+    return derivative_response(appeal.assignment.task)

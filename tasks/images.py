@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -89,3 +90,11 @@ def process_image(data: bytes) -> ProcessedImage:
         width=image.width,
         height=image.height,
     )
+
+
+def derivative_response(task) -> FileResponse:
+    """A task's small worker image as the response, or 404 for a task without one.
+    Each caller decides first who may see it."""
+    if not task.image_derivative:
+        raise Http404
+    return FileResponse(task.image_derivative.open("rb"))

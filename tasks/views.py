@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,6 +16,7 @@ from payouts.selectors import organization_balances
 from reputation.services import correct_gold_answer, reject_answer
 from tasks import reports, services
 from tasks.forms import TaskFileForm, TaskSetForm
+from tasks.images import derivative_response
 from tasks.models import Task
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
 from tasks.results import csv_lines, jsonl_lines
@@ -325,6 +326,4 @@ def staff_report_image(request, task_id: int):
         Task.objects.filter(assignments__release_reason__in=reports.REPORT_REASONS).distinct(),
         pk=task_id,
     )
-    if not task.image_derivative:
-        raise Http404
-    return FileResponse(task.image_derivative.open("rb"))
+    return derivative_response(task)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from marketplace import presence
 from tasks import protocol, work
+from tasks.images import derivative_response
 from tasks.models import Assignment, ExampleImage, TaskSet
 from tasks.selectors import visible_task_sets
 
@@ -183,9 +184,7 @@ def work_image(request, assignment_id: int):
     assignment = get_object_or_404(
         Assignment.objects.select_related("task"), pk=assignment_id, worker=request.user
     )
-    if not assignment.task.image_derivative:
-        raise Http404
-    return FileResponse(assignment.task.image_derivative.open("rb"))
+    return derivative_response(assignment.task)
 
 
 @vetted_worker_required
