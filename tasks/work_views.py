@@ -29,7 +29,18 @@ def vetted_worker_required(view):
             request.worker_profile = work.require_can_work(request.user)
         except work.WorkError:
             raise PermissionDenied from None
-        # Where the work happens, for the duplicate-account and two-places signals.
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def records_presence(view):
+    """Where the work happens, for the duplicate-account and two-places signals: the
+    page and its form posts, not every image and instructions fetch (a socket worker
+    fetches one image per task; its socket already records where it is)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
         presence.record_http_presence(
             worker_id=request.user.pk,
             device_id=getattr(request, "device_id", ""),
@@ -75,6 +86,7 @@ def work_page_strings() -> dict[str, str]:
 
 
 @vetted_worker_required
+@records_presence
 def work_page(request):
     """Shows the held task (if any) and never claims one: that is a POST."""
     held = work.held_claims(request.user)
@@ -93,6 +105,7 @@ def work_page(request):
 
 @require_POST
 @vetted_worker_required
+@records_presence
 def work_claim(request):
     task_set_id = request.POST.get("set")
     try:
@@ -110,6 +123,7 @@ def work_claim(request):
 
 @require_POST
 @vetted_worker_required
+@records_presence
 def work_submit(request):
     assignment = _own_assignment(request)
     if assignment.task_set.kind == TaskSet.Kind.MULTILABEL:
@@ -149,6 +163,7 @@ def _feedback_text(feedback) -> str:
 
 @require_POST
 @vetted_worker_required
+@records_presence
 def work_release(request):
     assignment = _own_assignment(request)
     try:

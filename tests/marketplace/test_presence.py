@@ -11,6 +11,7 @@ from marketplace import presence
 from marketplace.asgi import application
 from marketplace.models import WorkerPresence
 from tests.marketplace.test_websocket import session_headers
+from tests.work_helpers import published_set
 
 DEVICE = "0123456789abcdef0123456789abcdef"
 
@@ -82,3 +83,13 @@ def test_a_work_socket_records_its_device_and_address(client, vetted_worker, set
 def test_api_clients_and_health_probes_get_no_device_cookie(client):
     assert presence.DEVICE_COOKIE not in client.get("/healthz").cookies
     assert presence.DEVICE_COOKIE not in client.get("/api/v1/task-sets/").cookies
+
+
+@pytest.mark.django_db
+def test_instructions_and_images_record_no_presence(
+    client, vetted_worker, requester_org, requester, admin_user
+):
+    task_set = published_set(organization=requester_org, requester=requester, admin=admin_user)
+    client.force_login(vetted_worker)
+    assert client.get(reverse("work_instructions", args=[task_set.pk])).status_code == 200
+    assert not WorkerPresence.objects.filter(worker=vetted_worker).exists()
