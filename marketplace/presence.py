@@ -3,14 +3,18 @@ WorkerPresence row per work socket or per spell of HTTP work. The fraud signals
 (reputation.fraud) read these; nothing here judges anyone."""
 
 import ipaddress
+import logging
 import re
 import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from marketplace.models import WorkerPresence
+
+logger = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "mp_device"
 DEVICE_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600  # seconds: a phone keeps its id for years
@@ -77,20 +81,32 @@ def scope_address(scope: dict) -> str | None:
     return client_address(client[0], forwarded)
 
 
-def open_socket_presence(*, worker_id: int, device_id: str, ip_address: str | None) -> int:
+def open_socket_presence(*, worker_id: int, device_id: str, ip_address: str | None) -> int | None:
+    """The socket's presence row, or None if it could not be written: presence is
+    evidence for the fraud signals, never a reason to refuse a worker their socket
+    (SQLite, the embedded default, refuses writes while another one is committing)."""
     now = timezone.now()
-    return WorkerPresence.objects.create(
-        worker_id=worker_id,
-        device_id=valid_device_id(device_id),
-        ip_address=ip_address,
-        channel=WorkerPresence.Channel.SOCKET,
-        first_seen_at=now,
-        last_seen_at=now,
-    ).pk
+    try:
+        return WorkerPresence.objects.create(
+            worker_id=worker_id,
+            device_id=valid_device_id(device_id),
+            ip_address=ip_address,
+            channel=WorkerPresence.Channel.SOCKET,
+            first_seen_at=now,
+            last_seen_at=now,
+        ).pk
+    except DatabaseError:
+        logger.warning("presence of worker %s not recorded", worker_id, exc_info=True)
+        return None
 
 
-def touch_presence(presence_id: int, now: datetime | None = None) -> None:
-    WorkerPresence.objects.filter(pk=presence_id).update(last_seen_at=now or timezone.now())
+def touch_presence(presence_id: int | None, now: datetime | None = None) -> None:
+    if presence_id is None:
+        return
+    try:
+        WorkerPresence.objects.filter(pk=presence_id).update(last_seen_at=now or timezone.now())
+    except DatabaseError:
+        logger.warning("presence %s not stamped", presence_id, exc_info=True)
 
 
 def record_http_presence(*, worker_id: int, device_id: str, ip_address: str | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
 def login_over_http(base_url: str, username: str, password: str) -> str:
@@ -100,7 +100,9 @@ class BotWorker:
                 finished = await self._session(until=until, stop_on_no_task=stop_on_no_task)
                 if finished:
                     return
-            except (ConnectionClosed, OSError, InvalidStatus, TimeoutError):
+            # A refused or dropped handshake (the server dying or starting) is a drop
+            # like any other: the work page reconnects after it too.
+            except (ConnectionClosed, OSError, InvalidHandshake, TimeoutError):
                 if reconnect_for <= 0:
                     raise
                 deadline = time.monotonic() + reconnect_for
@@ -111,7 +113,7 @@ class BotWorker:
                             self._url(), additional_headers=self._headers(), open_timeout=2
                         ):
                             break
-                    except (OSError, InvalidStatus, TimeoutError):
+                    except (OSError, InvalidHandshake, TimeoutError):
                         continue
                 else:
                     raise

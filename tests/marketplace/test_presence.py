@@ -93,3 +93,19 @@ def test_instructions_and_images_record_no_presence(
     client.force_login(vetted_worker)
     assert client.get(reverse("work_instructions", args=[task_set.pk])).status_code == 200
     assert not WorkerPresence.objects.filter(worker=vetted_worker).exists()
+
+
+@pytest.mark.django_db
+def test_a_presence_that_cannot_be_written_never_refuses_the_socket(vetted_worker, monkeypatch):
+    from django.db import OperationalError
+
+    def locked(**fields):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(WorkerPresence.objects, "create", locked)
+    presence_id = presence.open_socket_presence(
+        worker_id=vetted_worker.pk, device_id=DEVICE, ip_address="198.51.100.1"
+    )
+    assert presence_id is None
+    presence.touch_presence(presence_id)  # nothing to stamp, and no error
+    assert not WorkerPresence.objects.exists()
