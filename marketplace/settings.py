@@ -132,7 +132,8 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client per pool (see marketplace.cache).
+            "BACKEND": "marketplace.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
@@ -262,6 +263,11 @@ WORK_WS_MAX_MESSAGE_BYTES = env_int("WORK_WS_MAX_MESSAGE_BYTES", 16_384, minimum
 # Per connection: a token bucket refilled at RATE per second, holding at most BURST.
 WORK_WS_RATE_PER_SECOND = env_int("WORK_WS_RATE_PER_SECOND", 10, minimum=1)
 WORK_WS_BURST = env_int("WORK_WS_BURST", 30, minimum=1)
+# Threads per Daphne process running sockets' database work, each with its own
+# connection (so at most this many PostgreSQL connections per process). asyncio's
+# default would be min(32, cores + 4): on 2 cores, 6 calls at once, the rest queued
+# behind commits that wait on the disk.
+WORK_DB_THREADS = env_int("WORK_DB_THREADS", 24, minimum=1)
 # --- Quality and reputation (reputation/standing.py explains the model) ---
 QUALITY_FORGETTING_PERMILLE = env_int("QUALITY_FORGETTING_PERMILLE", 970, minimum=500)
 QUALITY_CONSENSUS_WEIGHT_PERMILLE = env_int("QUALITY_CONSENSUS_WEIGHT_PERMILLE", 250, minimum=0)

@@ -6,6 +6,7 @@ speeder or a random clicker reaches the admins' queue within a minute."""
 from django.core.cache import cache
 from django.db import transaction
 
+from marketplace.cache import count as counter
 from reputation import fraud
 from tasks.models import Assignment, TaskSet
 
@@ -21,10 +22,9 @@ def note_answer(*, assignment: Assignment, task_set: TaskSet) -> None:
     seconds = (assignment.submitted_at - assignment.claimed_at).total_seconds()
     if seconds >= fraud.FAST_FLOOR_SECONDS.get(task_set.kind, 1.5):
         return
-    key = f"fraud:fast:{assignment.worker_id}"
-    cache.add(key, 0, timeout=FAST_COUNTER_SECONDS)
+    fast = counter(f"fraud:fast:{assignment.worker_id}", timeout=FAST_COUNTER_SECONDS)
     # At the count the scan needs to judge, and again at each multiple of it.
-    if cache.incr(key) % fraud.FAST_MIN_ANSWERS == 0:
+    if fast % fraud.FAST_MIN_ANSWERS == 0:
         request_scan()
 
 

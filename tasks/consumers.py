@@ -3,6 +3,7 @@ call tasks.work, send what tasks.protocol builds."""
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
@@ -17,12 +18,33 @@ from marketplace.models import User, WorkerProfile
 from reputation.selectors import standings_for
 from tasks import events, protocol, work
 
+# Made on first use, in the server process (settings.WORK_DB_THREADS explains the size).
+_database_threads: ThreadPoolExecutor | None = None
+
+
+def _database_executor() -> ThreadPoolExecutor:
+    global _database_threads
+    if _database_threads is None:
+        _database_threads = ThreadPoolExecutor(
+            max_workers=settings.WORK_DB_THREADS, thread_name_prefix="work-db"
+        )
+    return _database_threads
+
 
 def database_work(func):
-    """Run in the thread pool, not the one shared thread Django's sync code gets by
-    default: each call is its own transaction on its own thread's connection, so
-    workers' claims and answers proceed in parallel."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False)
+    """Run in this module's thread pool, not the one shared thread Django's sync code
+    gets by default: each call is its own transaction on its own thread's connection,
+    so workers' claims and answers proceed in parallel."""
+
+    run = None
+
+    async def call(*args, **kwargs):
+        nonlocal run
+        if run is None:  # the pool is the server process's, made on first use
+            run = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_database_executor())
+        return await run(*args, **kwargs)
+
+    return call
 
 
 def _claim(worker: User, task_set_id: int | None) -> dict:

@@ -81,7 +81,7 @@ def test_redis_url_switches_channels_cache_and_celery():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "channels_redis.core.RedisChannelLayer",
-        "django.core.cache.backends.redis.RedisCache",
+        "marketplace.cache.RedisCache",
         "redis://127.0.0.1:6379/3",
         "False",
     ]
