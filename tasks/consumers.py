@@ -1,6 +1,7 @@
 """/ws/work/: the work protocol (docs/protocol.md). Thin: authenticate, parse, limit,
 call tasks.work, send what tasks.protocol builds."""
 
+import gc
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,17 +32,23 @@ def _database_executor() -> ThreadPoolExecutor:
     return _database_threads
 
 
+def close_database_threads() -> None:
+    """End the pool's threads, and with them their connections (the test suite does
+    so before it drops its database)."""
+    global _database_threads
+    if _database_threads is not None:
+        _database_threads.shutdown(wait=True)
+        _database_threads = None
+        gc.collect()  # a finished thread's connection closes when collected
+
+
 def database_work(func):
     """Run in this module's thread pool, not the one shared thread Django's sync code
     gets by default: each call is its own transaction on its own thread's connection,
     so workers' claims and answers proceed in parallel."""
 
-    run = None
-
     async def call(*args, **kwargs):
-        nonlocal run
-        if run is None:  # the pool is the server process's, made on first use
-            run = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_database_executor())
+        run = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_database_executor())
         return await run(*args, **kwargs)
 
     return call

@@ -61,7 +61,10 @@ def no_task_message(reason: str) -> dict:
     return {"type": "no_task", "reason": reason, "message": NO_TASK_MESSAGES[reason]()}
 
 
-def earnings_summary(worker: User) -> list[dict]:
+def earnings_summary(worker: User, rows: list | None = None) -> list[dict]:
+    """The worker's earnings per currency: from rows as work.earnings_by_currency
+    gives them (or an answer came back with), else read now."""
+    rows = work.earnings_by_currency(worker) if rows is None else [work.Earnings(*r) for r in rows]
     return [
         {
             "currency": row.currency,
@@ -69,7 +72,7 @@ def earnings_summary(worker: User) -> list[dict]:
             "today_count": row.today_count,
             "pending": money(row.pending_minor, row.currency),
         }
-        for row in work.earnings_by_currency(worker)
+        for row in rows
     ]
 
 
@@ -80,7 +83,7 @@ def submitted_message(submission: work.Submission, worker: User) -> dict:
         "assignment": assignment.pk,
         "submission_id": str(assignment.submission_id),
         "reward": money(assignment.reward_minor, assignment.currency),
-        "earnings": earnings_summary(worker),
+        "earnings": earnings_summary(worker, submission.earnings),
     }
     if submission.feedback is not None:  # training sets only: regular checks stay hidden
         feedback = submission.feedback

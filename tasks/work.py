@@ -65,6 +65,9 @@ class Submission:
     assignment: Assignment
     replayed: bool  # the same submission_id again: nothing was written
     feedback: "reputation_services.Feedback | None" = None  # training sets only
+    # The worker's earnings as the answer left them (PostgreSQL returns them with the
+    # answer), or None to read them afresh.
+    earnings: list[tuple[str, int, int, int]] | None = None
 
 
 # --- Who may work on what ---------------------------------------------------------
@@ -137,23 +140,18 @@ def may_see_set(task_set: TaskSet, profile: WorkerProfile) -> bool:
     )
 
 
-def _ordered_for_claiming(sets: list[TaskSet | dict]) -> list[TaskSet | dict]:
+def _ordered_for_claiming(sets: list[TaskSet]) -> list[TaskSet]:
     """Priority first; among equal priorities a random order, so that every set gets
     its share of workers without a shared counter that each claim would contend on."""
     shuffled = sets[:]
     random.shuffle(shuffled)
-    return sorted(shuffled, key=lambda s: -(s["priority"] if isinstance(s, dict) else s.priority))
+    return sorted(shuffled, key=lambda s: -s.priority)
 
 
-def _open_sets(profile: WorkerProfile, standings: dict) -> list[TaskSet | dict]:
-    """The sets open to this worker: set_is_open_to decides, on both paths. The ORM's
-    eligible_sets only narrows the rows first; PostgreSQL reads every published set's
-    few eligibility fields in one statement (they cannot change once published)."""
-    if connection.vendor == "postgresql":
-        candidates = work_pg.published_sets()
-    else:
-        candidates = eligible_sets(profile)
-    return [s for s in candidates if set_is_open_to(s, profile, standings)]
+def _open_sets(profile: WorkerProfile, standings: dict) -> list[TaskSet]:
+    """The sets open to this worker: eligible_sets narrows the rows, set_is_open_to
+    decides."""
+    return [s for s in eligible_sets(profile) if set_is_open_to(s, profile, standings)]
 
 
 def held_claims(worker: User, now=None) -> list[Assignment]:
@@ -188,35 +186,40 @@ CLAIM_ATTEMPTS = 8
 
 
 def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
-    postgresql = connection.vendor == "postgresql"
+    """One attempt: the claim, and whether tasks were passed over because others held
+    them (worth another attempt)."""
+    if connection.vendor == "postgresql":
+        return claim_from_result(
+            work_pg.claim(
+                worker_id=worker.pk,
+                task_set_id=task_set_id,
+                max_active=settings.WORK_MAX_ACTIVE_CLAIMS,
+            )
+        )
     with transaction.atomic():
         # Lock the worker's profile: one worker's claims (two tabs, a resend) go one
         # at a time, so the held-claims limit cannot be overrun by racing yourself.
         # An account deactivated while its socket is open stops here.
         profile = _refuse_unless_working(
-            work_pg.locked_profile(worker.pk)
-            if postgresql
-            else WorkerProfile.objects.select_for_update(of=("self",))
+            WorkerProfile.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(user=worker)
             .first()
         )
         now = timezone.now()
         # A new statement, after the profile lock: it sees the worker's last claim.
-        held = work_pg.held_claims(worker.pk, now) if postgresql else held_claims(worker, now)
+        held = held_claims(worker, now)
         if len(held) >= settings.WORK_MAX_ACTIVE_CLAIMS:
             return Claim(held[0], resumed=True), False
-        standings = work_pg.standings(worker.pk) if postgresql else standings_for(worker.pk)
-        sets = _open_sets(profile, standings)
+        sets = _open_sets(profile, standings_for(worker.pk))
         if task_set_id is not None:
-            sets = [s for s in sets if _set_id(s) == task_set_id]
+            sets = [s for s in sets if s.pk == task_set_id]
         if not sets:
             return Claim(None, reason="no_sets"), False
         contended = False
-        for listed in _ordered_for_claiming(sets):
-            task_set = _hold_set_open(listed)
-            if task_set is None:
-                continue
+        # SQLite needs no lock on the set (see work_claim on PostgreSQL, which
+        # share-locks it against a pause): its writers are already serialised.
+        for task_set in _ordered_for_claiming(sets):
             assignment, skipped = _claim_in_set(task_set=task_set, worker=worker, now=now)
             if assignment is not None:
                 return Claim(assignment), False
@@ -224,21 +227,13 @@ def _claim_once(*, worker: User, task_set_id: int | None) -> tuple[Claim, bool]:
         return Claim(None, reason="no_tasks"), contended
 
 
-def _set_id(task_set: TaskSet | dict) -> int:
-    return task_set["id"] if isinstance(task_set, dict) else task_set.pk
-
-
-def _hold_set_open(task_set: TaskSet | dict) -> TaskSet | None:
-    """Share-lock the set row while claiming so that a pause or cancel (which locks it
-    for update, then withdraws the active claims) cannot miss a claim being made; the
-    set as read under that lock, or None if it is no longer published. Shared locks do
-    not block each other, so claimers do not queue here. A training set's claims are
-    counted against its answer budget, so they take it exclusively (few workers train
-    at once). SQLite needs none: its writers are already serialised."""
-    if connection.vendor != "postgresql":
-        return task_set
-    training = task_set["is_training"] if isinstance(task_set, dict) else task_set.is_training
-    return work_pg.lock_published_set(_set_id(task_set), exclusive=training)
+def claim_from_result(result: work_pg.ClaimResult) -> tuple[Claim, bool]:
+    """A claim attempt on PostgreSQL (work_claim), as _claim_once returns it."""
+    if result.outcome == "not_vetted":
+        _refuse_unless_working(None)
+    if result.outcome == "task":
+        return Claim(result.assignment, resumed=result.resumed), False
+    return Claim(None, reason=result.outcome), result.contended
 
 
 def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment | None, bool]:
@@ -252,14 +247,6 @@ def _claim_in_set(*, task_set: TaskSet, worker: User, now) -> tuple[Assignment |
     # Gold only ever comes mixed into regular work: when the regular tasks are gone,
     # so is the gold, or the pattern itself would give gold away.
     wants_gold = secrets.randbelow(1000) < task_set.gold_ratio_permille
-    if connection.vendor == "postgresql":
-        return work_pg.claim_in_set(
-            task_set=task_set,
-            worker_id=worker.pk,
-            now=now,
-            expires_at=now + timedelta(seconds=task_set.time_limit_seconds),
-            wants_gold=wants_gold,
-        )
     regular, skipped = _lock_open_regular_task(task_set=task_set, worker=worker, now=now)
     if regular is None:
         return None, skipped
@@ -363,34 +350,60 @@ def _unseen_gold_task(*, task_set: TaskSet, worker: User) -> Task | None:
 # --- Submitting ----------------------------------------------------------------
 
 
+# What can be wrong with an answer, by code: the ORM path raises these messages, and
+# work_submit on PostgreSQL returns the code.
+ANSWER_PROBLEMS = {
+    "not_option": lambda option: _("Choose one of the set's options."),
+    "not_list": lambda option: _("Give a list of the options that apply."),
+    "unknown_option": lambda option: _("Not an option of this set: %(o)s.") % {"o": option},
+    "not_text": lambda option: _("Type the text as shown."),
+    "empty": lambda option: _("Type the text as shown, or skip the task if it is unreadable."),
+    "too_long": lambda option: _("At most %(n)d characters.") % {"n": MAX_TRANSCRIPTION_CHARS},
+    "nul": lambda option: _("The text contains a NUL character."),
+    "bad_character": lambda option: _("The text contains a character that is not valid."),
+}
+
+
+def answer_problem(problem: str, option: str | None = None) -> ValidationError:
+    return ValidationError(ANSWER_PROBLEMS[problem](option))
+
+
+def clean_transcription(answer) -> tuple[str | None, str | None]:
+    """The answer as a transcription: (the text, None), or (None, what is wrong)."""
+    if not isinstance(answer, str):
+        return None, "not_text"
+    text = answer.strip()
+    if not text:
+        return None, "empty"
+    if len(text) > MAX_TRANSCRIPTION_CHARS:
+        return None, "too_long"
+    if "\x00" in text:
+        return None, "nul"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON "\ud800" escape
+        return None, "bad_character"
+    return text, None
+
+
 def clean_answer(task_set: TaskSet, answer) -> str | list[str]:
     """The answer in its stored shape, or ValidationError saying what is wrong."""
     kind = task_set.kind
     if kind == TaskSet.Kind.LABEL:
         if not isinstance(answer, str) or answer not in task_set.label_options:
-            raise ValidationError(_("Choose one of the set's options."))
+            raise answer_problem("not_option")
         return answer
     if kind == TaskSet.Kind.MULTILABEL:
         if not isinstance(answer, list) or not all(isinstance(a, str) for a in answer):
-            raise ValidationError(_("Give a list of the options that apply."))
+            raise answer_problem("not_list")
         unknown = [a for a in answer if a not in task_set.label_options]
         if unknown:
-            raise ValidationError(_("Not an option of this set: %(o)s.") % {"o": unknown[0]})
+            raise answer_problem("unknown_option", unknown[0])
         # The set's own order, each once: equal choices compare equal later.
         return [option for option in task_set.label_options if option in answer]
-    if not isinstance(answer, str):
-        raise ValidationError(_("Type the text as shown."))
-    text = answer.strip()
-    if not text:
-        raise ValidationError(_("Type the text as shown, or skip the task if it is unreadable."))
-    if len(text) > MAX_TRANSCRIPTION_CHARS:
-        raise ValidationError(_("At most %(n)d characters.") % {"n": MAX_TRANSCRIPTION_CHARS})
-    if "\x00" in text:
-        raise ValidationError(_("The text contains a NUL character."))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, from a JSON "\ud800" escape
-        raise ValidationError(_("The text contains a character that is not valid.")) from None
+    text, problem = clean_transcription(answer)
+    if problem:
+        raise answer_problem(problem)
     return text
 
 
@@ -431,30 +444,40 @@ def submit_answer(
 
 
 def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spent) -> Submission:
-    postgresql = connection.vendor == "postgresql"
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            result = work_pg.submit(
+                assignment_id=assignment_id,
+                worker_id=worker.pk,
+                answer=answer,
+                transcription=clean_transcription(answer),
+                submission_id=submission_id,
+                seconds_spent=seconds_spent,
+                start_of_day=start_of_today(),
+                allow_training=True,
+            )
+            return submission_from_result(result, effects=True)
     with transaction.atomic():
         # Lock the assignment first: a resend racing its original waits here and then
         # sees the first one's result.
         assignment = (
-            work_pg.locked_assignment(assignment_id, worker.pk)
-            if postgresql
-            else Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update()
             .select_related("task_set")
             .filter(pk=assignment_id, worker=worker)
             .first()
         )
         if assignment is None:
-            raise WorkError("not_found", _("That task is not yours or does not exist."))
-        if assignment.status == Status.SUBMITTED:
+            raise _refusal("not_found")
+        if assignment.status in (Status.SUBMITTED, Status.VOIDED):
             if assignment.submission_id == submission_id:
                 return Submission(
                     assignment,
                     replayed=True,
                     feedback=reputation_services.training_feedback(assignment, assignment.task_set),
                 )
-            raise WorkError("already_submitted", _("You already answered this task."))
+            raise _refusal("already_submitted")
         if assignment.status == Status.RELEASED:
-            raise WorkError("released", _released_message(assignment))
+            raise _refusal("released", release_reason=assignment.release_reason)
         # No separate vetting check: suspending a worker withdraws their claims in the
         # same transaction, so a suspended worker's assignment is already released.
         task_set = assignment.task_set
@@ -462,11 +485,7 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
             stored_answer = clean_answer(task_set, answer)
         except ValidationError as exc:
             raise WorkError("invalid_answer", " ".join(exc.messages)) from None
-        submitted_count, is_gold, wanted = (
-            work_pg.count_answer(assignment.task_id, task_set.assignments_per_task)
-            if postgresql
-            else _count_answer(assignment.task_id, task_set)
-        )
+        submitted_count, is_gold, wanted = _count_answer(assignment.task_id, task_set)
         # The clock is read only now, under the task's lock: every claim that could
         # have counted this assignment as expired was made before, and is visible.
         now = timezone.now()
@@ -477,13 +496,7 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
                 .count()
             )
             if submitted_count - 1 + others_active >= wanted:
-                raise WorkError(  # rolls back the count above
-                    "slot_retaken",
-                    _(
-                        "Your time for this task ran out and someone else has taken it, "
-                        "so this answer cannot be accepted."
-                    ),
-                )
+                raise _refusal("slot_retaken")  # rolls back the count above
         assignment.status = Status.SUBMITTED
         assignment.answer = stored_answer
         assignment.submission_id = submission_id
@@ -492,17 +505,57 @@ def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spen
         assignment.seconds_spent = (
             None if seconds_spent is None else max(0, min(seconds_spent, limit * 4))
         )
-        if postgresql:
-            work_pg.save_answer(assignment)
-        else:
-            assignment.save(
-                update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
-            )
+        assignment.save(
+            update_fields=["status", "answer", "submission_id", "submitted_at", "seconds_spent"]
+        )
         closes_task = not is_gold and submitted_count == wanted
         feedback = answer_saved(
             assignment=assignment, task_set=task_set, closes_task=closes_task, is_gold=is_gold
         )
     return Submission(assignment, replayed=False, feedback=feedback)
+
+
+def _refusal(code: str, **detail) -> WorkError:
+    if code == "not_found":
+        return WorkError(code, _("That task is not yours or does not exist."))
+    if code == "already_submitted":
+        return WorkError(code, _("You already answered this task."))
+    if code == "released":
+        return WorkError(code, _released_message(detail.get("release_reason", "")))
+    if code == "invalid_answer":
+        problem = answer_problem(detail["problem"], detail.get("option"))
+        return WorkError(code, " ".join(problem.messages))
+    if code == "slot_retaken":
+        return WorkError(
+            code,
+            _(
+                "Your time for this task ran out and someone else has taken it, "
+                "so this answer cannot be accepted."
+            ),
+        )
+    raise ValueError(f"unknown refusal {code}")
+
+
+def submission_from_result(result: work_pg.SubmitResult, *, effects: bool) -> Submission:
+    """An answer on PostgreSQL (work_submit), as submit_answer returns it; a refusal
+    raises its WorkError. With effects, a new answer's effects (answer_saved) run
+    here, in the caller's transaction (a training set's come back as feedback)."""
+    if result.outcome not in ("submitted", "replayed"):
+        raise _refusal(result.outcome, **(result.detail or {}))
+    assignment = result.assignment
+    task_set = assignment.task_set
+    if result.outcome == "replayed":
+        feedback = reputation_services.training_feedback(assignment, task_set)
+        return Submission(assignment, replayed=True, feedback=feedback, earnings=result.earnings)
+    feedback = None
+    if effects:
+        feedback = answer_saved(
+            assignment=assignment,
+            task_set=task_set,
+            closes_task=result.closes_task,
+            is_gold=result.is_gold,
+        )
+    return Submission(assignment, replayed=False, feedback=feedback, earnings=result.earnings)
 
 
 def answer_saved(*, assignment: Assignment, task_set: TaskSet, closes_task: bool, is_gold: bool):
@@ -538,13 +591,13 @@ def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool, int]:
     return submitted_count, bool(is_gold), task_set.assignments_per_task + extra
 
 
-def _released_message(assignment: Assignment) -> str:
+def _released_message(release_reason: str) -> str:
     Reason = Assignment.ReleaseReason
-    if assignment.release_reason in (Reason.SET_PAUSED, Reason.SET_CANCELLED):
+    if release_reason in (Reason.SET_PAUSED, Reason.SET_CANCELLED):
         return _("The requester stopped this set, so the task was withdrawn.")
-    if assignment.release_reason == Reason.WORKER_SUSPENDED:
+    if release_reason == Reason.WORKER_SUSPENDED:
         return _("Your account is suspended, so the task was withdrawn.")
-    if assignment.release_reason == Reason.TASK_WITHDRAWN:
+    if release_reason == Reason.TASK_WITHDRAWN:
         return _("Other workers reported this task as disturbing, so it was withdrawn.")
     return _("You gave this task back, so it cannot be answered now.")
 
@@ -661,9 +714,13 @@ class Earnings:
     pending_minor: int  # submitted and not yet paid out: approvals come with the money issue
 
 
+def start_of_today():
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def earnings_by_currency(worker: User) -> list[Earnings]:
-    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    if connection.vendor == "postgresql":  # after every answer: one statement, no ORM
+    start_of_day = start_of_today()
+    if connection.vendor == "postgresql":  # one statement, no ORM
         return [Earnings(*row) for row in work_pg.earnings_rows(worker.pk, start_of_day)]
     rows = (
         # A rejected answer is not paid (unless an appeal restores it).

@@ -1,64 +1,32 @@
-"""The hot path's statements on PostgreSQL, written by hand.
+"""The hot path on PostgreSQL: a claim and an answer are one function call each.
 
-tasks.work holds the rules and their order, and calls these on PostgreSQL where the
-ORM would build the statement: a worker claims and answers every few seconds, and
-through the ORM each cycle cost more Python (compiling a dozen queries, building
-model instances) than database time. Each function here is one or two statements
-and keeps the lock the ORM version takes; SQLite keeps the ORM versions, and the
+The functions (work_claim, work_submit, work_earnings: migration tasks/0011) run
+tasks.work's rules statement for statement under the same locks; tasks.work calls them
+inside its transactions, and the work socket (tasks.work_async) calls them from the
+event loop. Through the client a claim was about nine statements and an answer six,
+and the client's cost per statement (psycopg, Django's cursor, the thread hop) was
+most of the server's CPU per cycle. SQLite runs the ORM versions in tasks.work; the
 same tests run on both.
 
-Statements use server-side parameter binding (PostgreSQL receives the parameters
-apart from the text, and Python does not quote them) and are prepared once per
-connection."""
+This module turns what the functions return into model instances, for both callers."""
 
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 from django.db import connection
+from django.db.models import DateTimeField, JSONField, UUIDField
 
-from marketplace.models import User, WorkerProfile
-from reputation.models import WorkerSkill
 from tasks.models import Assignment, Task, TaskSet
-
-# The set's fields the claim, the answer, eligibility and the messages read. The rest
-# stay deferred: reading one loads it (correct, but a query).
-SET_COLUMNS = (
-    "id",
-    "organization_id",
-    "title",
-    "kind",
-    "label_options",
-    "reward_minor",
-    "currency",
-    "assignments_per_task",
-    "gold_ratio_permille",
-    "time_limit_seconds",
-    "min_reputation_permille",
-    "language",
-    "required_skill",
-    "centre_id",
-    "priority",
-    "status",
-    # Quality: training, gold scoring, consensus (reputation.services reads these).
-    "is_training",
-    "training_answer_budget",
-    "gold_pass_permille",
-    "normalise_case",
-    "normalise_punctuation",
-    "target_confidence_permille",
-    "max_extra_assignments",
-)
-_SET_SELECT = ", ".join(f"s.{name}" for name in SET_COLUMNS)
-_JSON_FIELDS = {"label_options", "languages", "skills", "answer"}
 
 
 class _PreparingCursor(psycopg.Cursor):
     """Prepares each statement on first use on its connection, so PostgreSQL plans
-    these few statements once per connection, not on every claim: planning was about
-    a quarter of its time per cycle. Django leaves psycopg's preparing off for poolers
-    in transaction mode; this stack has none (PgBouncer 1.21+ would need
-    max_prepared_statements set)."""
+    these few statements once per connection, not on every call. Django leaves
+    psycopg's preparing off for poolers in transaction mode; this stack has none
+    (PgBouncer 1.21+ would need max_prepared_statements set)."""
 
     def execute(self, query, params=None, **kwargs):
         kwargs.setdefault("prepare", True)
@@ -76,336 +44,170 @@ def _cursor():
     return connection.make_cursor(cursor)
 
 
-def _instance(model, values: dict):
-    """A model instance as the ORM would load it from these columns; any field not
-    given is deferred."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    row = []
-    for name in names:
+def _field_kinds(model) -> dict[str, str]:
+    kinds = {}
+    for field in model._meta.concrete_fields:
+        if isinstance(field, DateTimeField):
+            kinds[field.attname] = "datetime"
+        elif isinstance(field, UUIDField):
+            kinds[field.attname] = "uuid"
+        elif isinstance(field, JSONField):
+            kinds[field.attname] = "json"
+    return kinds
+
+
+_KINDS = {model: _field_kinds(model) for model in (Assignment, Task, TaskSet)}
+
+
+def instance(model, values: dict):
+    """A model instance as the ORM would load it, from a row the functions return as
+    JSON (timestamps and UUIDs as text); any field not given is deferred."""
+    kinds = _KINDS[model]
+    names, row = [], []
+    for field in model._meta.concrete_fields:
+        name = field.attname
+        if name not in values:
+            continue
         value = values[name]
-        if name in _JSON_FIELDS and isinstance(value, str):
-            value = json.loads(value)  # Django loads jsonb as text and decodes it itself
+        if value is not None:
+            kind = kinds.get(name)
+            if kind == "datetime":
+                value = datetime.fromisoformat(value)
+            elif kind == "uuid":
+                value = uuid.UUID(value)
+        names.append(name)
         row.append(value)
     return model.from_db(connection.alias, names, row)
 
 
-def _task_set(row, start: int = 0) -> TaskSet:
-    return _instance(TaskSet, dict(zip(SET_COLUMNS, row[start:], strict=False)))
+def _decoded(value) -> dict:
+    # Django's connection loads jsonb as text (and decodes it itself); a plain
+    # psycopg connection (the socket's) has already decoded it.
+    return json.loads(value) if isinstance(value, str) else value
 
 
 # --- Claiming ------------------------------------------------------------------
 
 
-def locked_profile(worker_id: int) -> WorkerProfile | None:
-    """The worker's profile, locked FOR UPDATE (only the profile row, not the user's),
-    with a user that carries the current is_active."""
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: str  # "task", "no_sets", "no_tasks" or "not_vetted"
+    assignment: Assignment | None = None  # with its task (payload only) and set
+    resumed: bool = False  # the worker's held claim, sent again
+    contended: bool = False  # tasks passed over because others held them: retry
+
+
+CLAIM_SQL = "SELECT work_claim(%s, %s, %s)"
+
+
+def claim_result(value) -> ClaimResult:
+    """What work_claim returned, as a ClaimResult."""
+    result = _decoded(value)
+    if result["outcome"] != "task":
+        return ClaimResult(result["outcome"], contended=bool(result.get("contended")))
+    assignment = instance(Assignment, result["assignment"])
+    assignment.task = instance(Task, result["task"])
+    assignment.task_set = instance(TaskSet, result["set"])
+    return ClaimResult("task", assignment, resumed=result["resumed"])
+
+
+def claim(*, worker_id: int, task_set_id: int | None, max_active: int) -> ClaimResult:
+    """One claim attempt (work_claim) in the caller's transaction."""
     with _cursor() as cursor:
-        cursor.execute(
-            "SELECT p.id, p.user_id, p.display_name, p.status, p.languages, p.skills, "
-            "p.centre_id, p.enrolled_by_id, u.is_active "
-            "FROM marketplace_workerprofile p JOIN marketplace_user u ON u.id = p.user_id "
-            "WHERE p.user_id = %s FOR UPDATE OF p",
-            [worker_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    names = ("id", "user_id", "display_name", "status", "languages", "skills")
-    profile = _instance(
-        WorkerProfile,
-        {**dict(zip(names, row, strict=False)), "centre_id": row[6], "enrolled_by_id": row[7]},
-    )
-    profile.user = _instance(User, {"id": row[1], "is_active": row[8]})
-    return profile
-
-
-_STANDING_COLUMNS = ("id", "skill", "state", "score_permille", "cooldown_until")
-
-
-def standings(worker_id: int) -> dict[str, WorkerSkill]:
-    """As reputation.selectors.standings_for, with only the fields a claim reads
-    (tasks.work.set_is_open_to)."""
-    with _cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(_STANDING_COLUMNS)} FROM reputation_workerskill "  # noqa: S608 (constant column list)
-            "WHERE worker_id = %s",
-            [worker_id],
-        )
-        rows = cursor.fetchall()
-    return {
-        row[1]: _instance(WorkerSkill, dict(zip(_STANDING_COLUMNS, row, strict=True)))
-        for row in rows
-    }
-
-
-_ASSIGNMENT_COLUMNS = (
-    "id",
-    "task_id",
-    "task_set_id",
-    "is_gold",
-    "worker_id",
-    "status",
-    "claimed_at",
-    "expires_at",
-    "submitted_at",
-    "answer",
-    "submission_id",
-    "seconds_spent",
-    "released_at",
-    "release_reason",
-    "reward_minor",
-    "currency",
-    "gold_credit_permille",
-    "review_status",
-    "review_reason",
-    "reviewed_at",
-)
-_ASSIGNMENT_SELECT = ", ".join(f"a.{name}" for name in _ASSIGNMENT_COLUMNS)
-
-
-def held_claims(worker_id: int, now: datetime) -> list[Assignment]:
-    """As tasks.work.held_claims: live claims in published sets, oldest first, each
-    with its task (what the task message shows) and set."""
-    with _cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_ASSIGNMENT_SELECT}, t.payload_text, t.image_derivative, {_SET_SELECT} "  # noqa: S608 (constant column lists)
-            "FROM tasks_assignment a "
-            "JOIN tasks_task t ON t.id = a.task_id JOIN tasks_taskset s ON s.id = a.task_set_id "
-            "WHERE a.worker_id = %s AND a.status = 'active' AND a.expires_at > %s "
-            "AND s.status = 'published' ORDER BY a.claimed_at, a.id",
-            [worker_id, now],
-        )
-        rows = cursor.fetchall()
-    width = len(_ASSIGNMENT_COLUMNS)
-    held = []
-    for row in rows:
-        assignment = _instance(Assignment, dict(zip(_ASSIGNMENT_COLUMNS, row, strict=False)))
-        assignment.task = _instance(
-            Task, {"id": row[1], "payload_text": row[width], "image_derivative": row[width + 1]}
-        )
-        assignment.task_set = _task_set(row, width + 2)
-        held.append(assignment)
-    return held
-
-
-_SUMMARY_COLUMNS = (
-    "id",
-    "kind",
-    "status",
-    "language",
-    "required_skill",
-    "centre_id",
-    "min_reputation_permille",
-    "priority",
-    "is_training",
-)
-
-
-def published_sets() -> list[dict]:
-    """Every published set, as the fields tasks.work.set_is_open_to reads (and the
-    priority), for the caller to filter by that one rule."""
-    with _cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM tasks_taskset "  # noqa: S608 (constant column lists)
-            "WHERE status = 'published' ORDER BY priority DESC, id"
-        )
-        return [dict(zip(_SUMMARY_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-
-
-def lock_published_set(task_set_id: int, *, exclusive: bool = False) -> TaskSet | None:
-    """The set, share-locked (or locked for update: training sets), if it is still
-    published (see tasks.work._hold_set_open): read under the lock, so the claim uses
-    its current fields."""
-    mode = "UPDATE" if exclusive else "SHARE"
-    with _cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_SET_SELECT} FROM tasks_taskset s "  # noqa: S608 (constant column lists)
-            f"WHERE s.id = %s AND s.status = 'published' FOR {mode}",
-            [task_set_id],
-        )
-        row = cursor.fetchone()
-    return None if row is None else _task_set(row)
-
-
-# Open regular tasks of the set after an id, unseen by the worker, that look free in
-# this statement's snapshot (the same query as tasks.work.claim_candidates; it walks
-# the partial index task_open_regular).
-_CANDIDATES = (
-    "FROM tasks_task t "
-    "WHERE t.task_set_id = %(set)s AND t.is_open AND NOT t.is_gold AND t.id > %(after)s "
-    "AND NOT EXISTS (SELECT 1 FROM tasks_assignment a "
-    "WHERE a.task_id = t.id AND a.worker_id = %(worker)s) "
-    "AND t.submitted_count < %(needed)s + t.extra_assignments - (SELECT count(*) "
-    "FROM tasks_assignment a "
-    "WHERE a.task_id = t.id AND a.status = 'active' AND a.expires_at > %(now)s) "
-)
-
-# Run only once the candidate's row lock is held, so in a new snapshot: the slots are
-# counted again (anyone else adding a claim to this task held the same lock, so the
-# count is exact), and the claim is inserted only if one is free. A wanted gold task,
-# random among the worker's unseen gold, is claimed in its place: gold has no slot
-# limit and takes no lock, but is only ever served while regular work is.
-_CLAIM_IF_FREE = (
-    "WITH gold AS ("
-    " SELECT g.id FROM tasks_task g"
-    " WHERE %(wants_gold)s AND g.task_set_id = %(set)s AND g.is_gold"
-    " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a"
-    " WHERE a.task_id = g.id AND a.worker_id = %(worker)s)"
-    " ORDER BY random() LIMIT 1"
-    "), picked AS ("
-    " SELECT COALESCE((SELECT id FROM gold), t.id) AS task_id FROM tasks_task t"
-    " WHERE t.id = %(task)s AND t.submitted_count + (SELECT count(*) FROM tasks_assignment a"
-    " WHERE a.task_id = t.id AND a.status = 'active' AND a.expires_at > %(now)s)"
-    " < %(needed)s + t.extra_assignments"
-    "), made AS ("
-    " INSERT INTO tasks_assignment (task_id, task_set_id, is_gold, worker_id, status,"
-    " claimed_at, expires_at, reward_minor, currency, release_reason, review_status,"
-    " review_reason)"
-    " SELECT p.task_id, %(set)s, p.task_id <> %(task)s, %(worker)s, 'active',"
-    " %(now)s, %(expires)s, %(reward)s, %(currency)s, '', 'pending', '' FROM picked p"
-    " RETURNING id, task_id, is_gold"
-    ")"
-    " SELECT m.id, m.task_id, m.is_gold, t.payload_text, t.image_derivative"
-    " FROM made m JOIN tasks_task t ON t.id = m.task_id"
-)
-
-
-def claim_in_set(
-    *, task_set: TaskSet, worker_id: int, now: datetime, expires_at: datetime, wants_gold: bool
-) -> tuple[Assignment | None, bool]:
-    """As tasks.work's ORM path: a new assignment in this set, or None and whether a
-    task was passed over because another claimer held its lock."""
-    params = {
-        "set": task_set.pk,
-        "worker": worker_id,
-        "needed": task_set.assignments_per_task,
-        "now": now,
-        "after": 0,
-    }
-    with _cursor() as cursor:
-        while True:
-            # The first candidate by id, locked; SKIP LOCKED spreads claimers over
-            # tasks instead of queueing them on one.
-            cursor.execute(
-                f"SELECT t.id {_CANDIDATES} ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
-                params,
-            )
-            candidate = cursor.fetchone()
-            if candidate is None:
-                # Were candidates passed over only because others held them? Then
-                # their claims may leave a slot: worth a retry.
-                cursor.execute(f"SELECT 1 {_CANDIDATES} LIMIT 1", params)
-                return None, cursor.fetchone() is not None
-            cursor.execute(
-                _CLAIM_IF_FREE,
-                {
-                    **params,
-                    "task": candidate[0],
-                    "wants_gold": wants_gold,
-                    "expires": expires_at,
-                    "reward": task_set.reward_minor,
-                    "currency": task_set.currency,
-                },
-            )
-            made = cursor.fetchone()
-            if made is not None:
-                break
-            params["after"] = candidate[0]  # full after all: the next one
-    assignment_id, task_id, is_gold, payload_text, image_derivative = made
-    assignment = _instance(
-        Assignment,
-        {
-            "id": assignment_id,
-            "task_id": task_id,
-            "task_set_id": task_set.pk,
-            "is_gold": is_gold,
-            "worker_id": worker_id,
-            "status": Assignment.Status.ACTIVE,
-            "claimed_at": now,
-            "expires_at": expires_at,
-            "submitted_at": None,
-            "answer": None,
-            "submission_id": None,
-            "seconds_spent": None,
-            "released_at": None,
-            "release_reason": "",
-            "reward_minor": task_set.reward_minor,
-            "currency": task_set.currency,
-            "gold_credit_permille": None,
-            "review_status": Assignment.ReviewStatus.PENDING,
-            "review_reason": "",
-            "reviewed_at": None,
-        },
-    )
-    assignment.task = _instance(
-        Task, {"id": task_id, "payload_text": payload_text, "image_derivative": image_derivative}
-    )
-    assignment.task_set = task_set
-    return assignment, False
+        cursor.execute(CLAIM_SQL, [worker_id, task_set_id, max_active])
+        return claim_result(cursor.fetchone()[0])
 
 
 # --- Submitting ----------------------------------------------------------------
 
 
-def locked_assignment(assignment_id: int, worker_id: int) -> Assignment | None:
-    """The worker's assignment with its set, locked FOR UPDATE. Only the assignment
-    row: the set's row is the claimers' (they share-lock it), and an answer needs no
-    lock on it (a pause withdraws claims by locking the assignments)."""
+@dataclass(frozen=True)
+class SubmitResult:
+    # "submitted", "replayed", "not_found", "already_submitted", "released",
+    # "invalid_answer", "slot_retaken" or "training" (refused: see allow_training)
+    outcome: str
+    assignment: Assignment | None = None  # with its set
+    is_gold: bool = False
+    closes_task: bool = False
+    earnings: list[tuple[str, int, int, int]] | None = None  # as work_earnings
+    detail: dict | None = None  # release_reason, or the answer's problem
+
+
+SUBMIT_SQL = "SELECT work_submit(%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)"
+
+
+def submit_params(
+    *,
+    assignment_id: int,
+    worker_id: int,
+    answer,
+    transcription: tuple[str | None, str | None],
+    submission_id: uuid.UUID,
+    seconds_spent: int | None,
+    start_of_day: datetime,
+    allow_training: bool,
+) -> list:
+    text, problem = transcription
+    if not _storable(answer):
+        # PostgreSQL's jsonb refuses NUL and lone surrogates: no set's option has
+        # them, so refuse the answer as it would (a transcription names the problem).
+        answer = None
+    return [
+        assignment_id,
+        worker_id,
+        json.dumps(answer),
+        text,
+        problem,
+        submission_id,
+        seconds_spent,
+        start_of_day,
+        allow_training,
+    ]
+
+
+def _storable(value) -> bool:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    return True
+
+
+def submit_result(value) -> SubmitResult:
+    """What work_submit returned, as a SubmitResult."""
+    result = _decoded(value)
+    outcome = result["outcome"]
+    if outcome not in ("submitted", "replayed"):
+        detail = {k: v for k, v in result.items() if k != "outcome"}
+        return SubmitResult(outcome, detail=detail)
+    assignment = instance(Assignment, result["assignment"])
+    assignment.task_set = instance(TaskSet, result["set"])
+    return SubmitResult(
+        outcome,
+        assignment,
+        is_gold=bool(result.get("is_gold", assignment.is_gold)),
+        closes_task=bool(result.get("closes_task")),
+        earnings=[tuple(row) for row in result["earnings"]],
+    )
+
+
+def submit(**params) -> SubmitResult:
+    """One answer (work_submit) in the caller's transaction; params as submit_params."""
     with _cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_ASSIGNMENT_SELECT}, {_SET_SELECT} FROM tasks_assignment a "  # noqa: S608 (constant column lists)
-            "JOIN tasks_taskset s ON s.id = a.task_set_id "
-            "WHERE a.id = %s AND a.worker_id = %s FOR UPDATE OF a",
-            [assignment_id, worker_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    assignment = _instance(Assignment, dict(zip(_ASSIGNMENT_COLUMNS, row, strict=False)))
-    assignment.task_set = _task_set(row, len(_ASSIGNMENT_COLUMNS))
-    return assignment
-
-
-def count_answer(task_id: int, assignments_per_task: int) -> tuple[int, bool, int]:
-    """As tasks.work._count_answer, on this module's cursor."""
-    with _cursor() as cursor:
-        cursor.execute(
-            "UPDATE tasks_task SET submitted_count = submitted_count + 1, "
-            "is_open = (is_gold OR submitted_count + 1 < %s + extra_assignments) "
-            "WHERE id = %s RETURNING submitted_count, is_gold, extra_assignments",
-            [assignments_per_task, task_id],
-        )
-        submitted_count, is_gold, extra = cursor.fetchone()
-    return submitted_count, is_gold, assignments_per_task + extra
-
-
-def save_answer(assignment: Assignment) -> None:
-    """Write the submitted assignment's answer fields (the row is locked)."""
-    with _cursor() as cursor:
-        cursor.execute(
-            "UPDATE tasks_assignment SET status = %s, answer = %s::jsonb, submission_id = %s, "
-            "submitted_at = %s, seconds_spent = %s WHERE id = %s",
-            [
-                assignment.status,
-                json.dumps(assignment.answer),
-                assignment.submission_id,
-                assignment.submitted_at,
-                assignment.seconds_spent,
-                assignment.pk,
-            ],
-        )
+        cursor.execute(SUBMIT_SQL, submit_params(**params))
+        return submit_result(cursor.fetchone()[0])
 
 
 def earnings_rows(worker_id: int, start_of_day: datetime) -> list[tuple[str, int, int, int]]:
     """(currency, today, today's count, pending) per currency, as earnings_by_currency."""
     with _cursor() as cursor:
-        cursor.execute(
-            "SELECT currency, "
-            "COALESCE(SUM(reward_minor) FILTER (WHERE submitted_at >= %s), 0)::bigint, "
-            "COUNT(*) FILTER (WHERE submitted_at >= %s), SUM(reward_minor)::bigint "
-            # A rejected answer is not paid (unless an appeal restores it).
-            "FROM tasks_assignment WHERE worker_id = %s AND status = 'submitted' "
-            "AND review_status <> 'rejected' GROUP BY currency ORDER BY currency",
-            [start_of_day, start_of_day, worker_id],
-        )
-        return cursor.fetchall()
+        cursor.execute("SELECT work_earnings(%s, %s)", [worker_id, start_of_day])
+        return [tuple(row) for row in _decoded(cursor.fetchone()[0])]

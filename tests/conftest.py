@@ -78,6 +78,16 @@ def _collected_static(django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _socket_database_threads():
+    # Sockets' database work runs in a pool whose threads keep their connections: end
+    # them after each test, or the test database could not be dropped at the end.
+    yield
+    from tasks.consumers import close_database_threads
+
+    close_database_threads()
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     # Rate-limit counters live in the cache; each test starts with none.
     cache.clear()
