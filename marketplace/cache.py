@@ -30,21 +30,27 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = RedisCacheClient
 
-    def count(self, key: str, *, timeout: int, version=None) -> int:
-        """Add one to a counter that lives `timeout` seconds from its first count, and
-        return it: one round trip (INCR, then EXPIRE NX in the same pipeline)."""
-        key = self.make_and_validate_key(key, version=version)
-        pipeline = self._cache.get_client(key, write=True).pipeline(transaction=False)
-        pipeline.incr(key)
-        pipeline.expire(key, timeout, nx=True)
-        return pipeline.execute()[0]
+    def counters(self, amounts: dict[str, int], *, timeout: int) -> dict[str, int]:
+        """Add to counters that each live `timeout` seconds from their first count, and
+        return their totals: one round trip (INCRBY, then EXPIRE NX, per key, in one
+        pipeline)."""
+        keys = {name: self.make_and_validate_key(name) for name in amounts}
+        pipeline = self._cache.get_client(write=True).pipeline(transaction=False)
+        for name, amount in amounts.items():
+            pipeline.incrby(keys[name], amount)
+            pipeline.expire(keys[name], timeout, nx=True)
+        results = pipeline.execute()
+        return {name: results[2 * i] for i, name in enumerate(amounts)}
 
 
-def count(key: str, *, timeout: int) -> int:
-    """Count on the default cache (see RedisCache.count); other backends (the local
-    memory cache of a single-process setup) take two calls for the same."""
+def counters(amounts: dict[str, int], *, timeout: int) -> dict[str, int]:
+    """Count on the default cache (see RedisCache.counters); other backends (the
+    local memory cache of a single-process setup) take calls per key for the same."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        return backend.count(key, timeout=timeout)
-    backend.add(key, 0, timeout=timeout)
-    return backend.incr(key)
+        return backend.counters(amounts, timeout=timeout)
+    totals = {}
+    for name, amount in amounts.items():
+        backend.add(name, 0, timeout=timeout)
+        totals[name] = backend.incr(name, amount)
+    return totals

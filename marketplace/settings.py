@@ -268,6 +268,10 @@ WORK_WS_BURST = env_int("WORK_WS_BURST", 30, minimum=1)
 # default would be min(32, cores + 4): on 2 cores, 6 calls at once, the rest queued
 # behind commits that wait on the disk.
 WORK_DB_THREADS = env_int("WORK_DB_THREADS", 24, minimum=1)
+# On PostgreSQL, claims and answers go from the event loop straight to the database
+# (tasks.work_async) over at most this many connections per process: each call holds
+# one for a millisecond or two.
+WORK_DB_CONNECTIONS = env_int("WORK_DB_CONNECTIONS", 8, minimum=1)
 # --- Quality and reputation (reputation/standing.py explains the model) ---
 QUALITY_FORGETTING_PERMILLE = env_int("QUALITY_FORGETTING_PERMILLE", 970, minimum=500)
 QUALITY_CONSENSUS_WEIGHT_PERMILLE = env_int("QUALITY_CONSENSUS_WEIGHT_PERMILLE", 250, minimum=0)

@@ -6,7 +6,7 @@ speeder or a random clicker reaches the admins' queue within a minute."""
 from django.core.cache import cache
 from django.db import transaction
 
-from marketplace.cache import count as counter
+from marketplace.cache import counters
 from reputation import fraud
 from tasks.models import Assignment, TaskSet
 
@@ -15,17 +15,26 @@ FAST_COUNTER_SECONDS = 3600  # the window of the fast-answer counter
 SCAN_DEBOUNCE_SECONDS = 60
 
 
-def note_answer(*, assignment: Assignment, task_set: TaskSet) -> None:
-    """Count answers below the kind's floor (server clock, from the claim); enough of
-    them within the hour asks for a scan. No database work: a cache counter, touched
-    only by answers that fast."""
+def is_fast(*, assignment: Assignment, task_set: TaskSet) -> bool:
+    """Answered below the kind's floor (server clock, from the claim)?"""
     seconds = (assignment.submitted_at - assignment.claimed_at).total_seconds()
-    if seconds >= fraud.FAST_FLOOR_SECONDS.get(task_set.kind, 1.5):
+    return seconds < fraud.FAST_FLOOR_SECONDS.get(task_set.kind, 1.5)
+
+
+def note_fast_answers(fast_by_worker: dict[int, int]) -> None:
+    """Count answers below the floor, per worker, over the hour; enough of them asks
+    for a scan. No database work: cache counters, touched only by answers that fast
+    (one round trip for a whole batch of them)."""
+    if not fast_by_worker:
         return
-    fast = counter(f"fraud:fast:{assignment.worker_id}", timeout=FAST_COUNTER_SECONDS)
-    # At the count the scan needs to judge, and again at each multiple of it.
-    if fast % fraud.FAST_MIN_ANSWERS == 0:
-        request_scan()
+    keys = {worker_id: f"fraud:fast:{worker_id}" for worker_id in fast_by_worker}
+    totals = counters({keys[w]: n for w, n in fast_by_worker.items()}, timeout=FAST_COUNTER_SECONDS)
+    for worker_id, added in fast_by_worker.items():
+        total = totals[keys[worker_id]]
+        # At the count the scan needs to judge, and again at each multiple of it.
+        if total // fraud.FAST_MIN_ANSWERS > (total - added) // fraud.FAST_MIN_ANSWERS:
+            request_scan()
+            return
 
 
 def note_failed_check(*, worker_id: int) -> None:

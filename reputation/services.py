@@ -188,17 +188,36 @@ class Feedback:
     explanation: str
 
 
-def record_answer(*, assignment: Assignment, task_set: TaskSet) -> Feedback | None:
-    """Score a gold answer and fold it into the worker's standing, inside the submit
-    transaction, so the answer and its evidence commit together and a trainee's
-    feedback comes back with the answer. Constant time per answer. A regular answer
-    waits for its task's settlement (settle_closed_task), after the task closes."""
-    if not task_set.is_training:
-        # Cheap fraud checks (reputation.fraud_triggers): nothing for an honest answer.
-        fraud_triggers.note_answer(assignment=assignment, task_set=task_set)
-    if not assignment.is_gold:
-        return None
+def record_training_answer(*, assignment: Assignment, task_set: TaskSet) -> Feedback | None:
+    """Score a trainee's answer inside its submit transaction, so the answer and its
+    evidence commit together and the feedback comes back with the answer. Constant
+    time. A regular set's check is scored by a job after commit (score_check), and a
+    regular answer waits for its task's settlement (settle_closed_task)."""
     return _record_check(assignment=assignment, task_set=task_set, now=timezone.now())
+
+
+def score_check(*, assignment_id: int) -> bool:
+    """Score a regular set's check answer, once: the job its commit queues, and the
+    safety net for a lost job (tasks.settling). False if there was nothing to do
+    (scored already, or no longer a submitted answer)."""
+    with transaction.atomic():
+        # The answer, then its task, then the standings: the submit transaction's
+        # order (it locks the answer, then counts it on the task).
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))  # not the set's row
+            .select_related("task_set")
+            .filter(pk=assignment_id, is_gold=True)
+            .first()
+        )
+        if (
+            assignment is None
+            or assignment.status != Assignment.Status.SUBMITTED
+            or assignment.gold_credit_permille is not None
+        ):
+            return False
+        list(Task.objects.select_for_update().filter(pk=assignment.task_id).values_list("pk"))
+        _record_check(assignment=assignment, task_set=assignment.task_set, now=timezone.now())
+        return True
 
 
 def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback | None:

@@ -1,13 +1,10 @@
 """/ws/work/: the work protocol (docs/protocol.md). Thin: authenticate, parse, limit,
 call tasks.work, send what tasks.protocol builds."""
 
-import gc
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
@@ -17,48 +14,12 @@ from marketplace import presence
 from marketplace.consumers import GroupMembership
 from marketplace.models import User, WorkerProfile
 from reputation.selectors import standings_for
-from tasks import events, protocol, work
-
-# Made on first use, in the server process (settings.WORK_DB_THREADS explains the size).
-_database_threads: ThreadPoolExecutor | None = None
-
-
-def _database_executor() -> ThreadPoolExecutor:
-    global _database_threads
-    if _database_threads is None:
-        _database_threads = ThreadPoolExecutor(
-            max_workers=settings.WORK_DB_THREADS, thread_name_prefix="work-db"
-        )
-    return _database_threads
-
-
-def close_database_threads() -> None:
-    """End the pool's threads, and with them their connections (the test suite does
-    so before it drops its database)."""
-    global _database_threads
-    if _database_threads is not None:
-        _database_threads.shutdown(wait=True)
-        _database_threads = None
-        gc.collect()  # a finished thread's connection closes when collected
-
-
-def database_work(func):
-    """Run in this module's thread pool, not the one shared thread Django's sync code
-    gets by default: each call is its own transaction on its own thread's connection,
-    so workers' claims and answers proceed in parallel."""
-
-    async def call(*args, **kwargs):
-        run = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_database_executor())
-        return await run(*args, **kwargs)
-
-    return call
+from tasks import events, protocol, work, work_async
+from tasks.work_async import database_work
 
 
 def _claim(worker: User, task_set_id: int | None) -> dict:
-    claim = work.claim_next_task(worker=worker, task_set_id=task_set_id)
-    if claim.assignment is None:
-        return protocol.no_task_message(claim.reason)
-    return protocol.task_message(claim.assignment)
+    return protocol.claim_message(work.claim_next_task(worker=worker, task_set_id=task_set_id))
 
 
 @database_work
@@ -71,15 +32,29 @@ def _claim_message(worker: User, task_set_id: int | None) -> dict:
     return _claim(worker, task_set_id)
 
 
+async def _claim_now(worker: User, task_set_id: int | None) -> dict:
+    if work_async.in_event_loop():
+        claim = await work_async.claim(worker_id=worker.pk, task_set_id=task_set_id)
+        return protocol.claim_message(claim)
+    return await _claim_message(worker, task_set_id)
+
+
+async def _submit_now(worker: User, answer: dict, auto_next: bool) -> list[dict]:
+    """The answer's replies: on the event loop where it can (tasks.work_async), else
+    in a thread."""
+    if work_async.in_event_loop():
+        submission = await work_async.submit(worker_id=worker.pk, **answer)
+        if submission is not None and submission.feedback is None:
+            replies = [protocol.submitted_message(submission, worker)]
+            if auto_next:  # the next task in the same round trip
+                replies.append(await _claim_now(worker, None))
+            return replies
+    return await _submit(worker, answer, auto_next)
+
+
 @database_work
-def _submit(worker: User, message: dict, auto_next: bool) -> list[dict]:
-    submission = work.submit_answer(
-        worker=worker,
-        assignment_id=_int(message.get("assignment"), "assignment"),
-        answer=message.get("answer"),
-        submission_id=work.parse_submission_id(message.get("submission_id")),
-        seconds_spent=_optional_int(message.get("seconds")),
-    )
+def _submit(worker: User, answer: dict, auto_next: bool) -> list[dict]:
+    submission = work.submit_answer(worker=worker, **answer)
     replies = [protocol.submitted_message(submission, worker)]
     if submission.feedback is not None:
         # A training answer may have qualified the worker (or ended an attempt): the
@@ -263,11 +238,17 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
         task_set_id = message.get("set")
         if task_set_id is not None:
             task_set_id = _int(task_set_id, "set")
-        await self.send_json(await _claim_message(self.worker, task_set_id))
+        await self.send_json(await _claim_now(self.worker, task_set_id))
 
     async def on_submit(self, message: dict) -> None:
         auto_next = bool(message.get("next", self.auto_next))
-        for reply in await _submit(self.worker, message, auto_next):
+        answer = {
+            "assignment_id": _int(message.get("assignment"), "assignment"),
+            "answer": message.get("answer"),
+            "submission_id": work.parse_submission_id(message.get("submission_id")),
+            "seconds_spent": _optional_int(message.get("seconds")),
+        }
+        for reply in await _submit_now(self.worker, answer, auto_next):
             if reply["type"] == "sets":
                 self.standings = await _standings(self.worker)
             await self.send_json(reply)

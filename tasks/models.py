@@ -262,6 +262,13 @@ class Assignment(models.Model):
                 condition=Q(release_reason__in=["broken", "disturbing"]),
                 name="assignment_reports",
             ),
+            # Check answers waiting for their scoring job (tasks.settling's safety net):
+            # a handful at any moment.
+            models.Index(
+                fields=["submitted_at"],
+                condition=Q(is_gold=True, status="submitted", gold_credit_permille__isnull=True),
+                name="assignment_check_unscored",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -57,6 +57,12 @@ def task_message(assignment: Assignment) -> dict:
     }
 
 
+def claim_message(claim: work.Claim) -> dict:
+    if claim.assignment is None:
+        return no_task_message(claim.reason)
+    return task_message(claim.assignment)
+
+
 def no_task_message(reason: str) -> dict:
     return {"type": "no_task", "reason": reason, "message": NO_TASK_MESSAGES[reason]()}
 

@@ -24,15 +24,26 @@ def return_leftover_escrow(task_set_id: int) -> int:
 
 @shared_task
 def settle_closed_task(task_id: int) -> str | None:
-    """Queued when the answer that closed a regular task commits (tasks.work)."""
+    """One closed task (jobs queued before settle_closed_tasks took their place)."""
     from tasks.settling import settle_and_complete
 
     return settle_and_complete(task_id=task_id)
 
 
 @shared_task
+def settle_closed_tasks(task_ids: list[int]) -> int:
+    """Queued when answers that closed regular tasks commit (tasks.work.
+    run_answer_effects), a moment's worth at a time."""
+    from tasks.settling import settle_tasks
+
+    return settle_tasks(task_ids)
+
+
+@shared_task
 def settle_overdue_tasks() -> int:
-    """The safety net for lost settle_closed_task jobs (Celery beat, every minute)."""
+    """The safety net for lost settle_closed_tasks and score_checks jobs (Celery beat,
+    every minute)."""
+    from tasks.settling import score_overdue_checks
     from tasks.settling import settle_overdue_tasks as settle_overdue
 
-    return settle_overdue()
+    return score_overdue_checks() + settle_overdue()

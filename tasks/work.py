@@ -16,11 +16,13 @@ rule of its own. On PostgreSQL the hot path's statements (claim, answer, earning
 hand-written in tasks.work_pg, called from here at the same points and under the same
 locks; SQLite runs the ORM versions below."""
 
+import logging
 import random
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,15 +34,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import User, WorkerProfile
+from reputation import fraud_triggers
 from reputation import services as reputation_services
 from reputation.models import WorkerSkill
 from reputation.selectors import standings_for
 from reputation.services import skill_for
+from reputation.tasks import score_checks
 from tasks import events, work_pg
 from tasks.models import Assignment, Task, TaskSet, live_claim
-from tasks.tasks import aggregate_task_set, return_leftover_escrow, settle_closed_task
+from tasks.tasks import aggregate_task_set, return_leftover_escrow, settle_closed_tasks
 
 Status = Assignment.Status
+logger = logging.getLogger(__name__)
 MAX_TRANSCRIPTION_CHARS = 5000
 
 
@@ -437,10 +442,13 @@ def submit_answer(
     except IntegrityError:
         # The unique submission_id, already used for another assignment: the
         # transaction was rolled back whole.
-        raise WorkError(
-            "duplicate_submission_id",
-            _("This submission_id was already used for another task."),
-        ) from None
+        raise duplicate_submission_error() from None
+
+
+def duplicate_submission_error() -> WorkError:
+    return WorkError(
+        "duplicate_submission_id", _("This submission_id was already used for another task.")
+    )
 
 
 def _submit_answer(*, worker, assignment_id, answer, submission_id, seconds_spent) -> Submission:
@@ -559,20 +567,74 @@ def submission_from_result(result: work_pg.SubmitResult, *, effects: bool) -> Su
 
 
 def answer_saved(*, assignment: Assignment, task_set: TaskSet, closes_task: bool, is_gold: bool):
-    """What an answer sets off, inside the submit transaction, after the answer is
-    saved and while the assignment and its task are locked: the one place for effects
-    of an answer, on both database paths. Returns a training set's feedback."""
-    # Gold scoring and the worker's standing commit with the answer.
-    feedback = reputation_services.record_answer(assignment=assignment, task_set=task_set)
-    events.progress_on_commit(task_set, milestone=closes_task)
-    if closes_task:
-        # Settling the task (consensus, reviews, payments, maybe reopening it for one
-        # more answer, then the set's completion) is a job once this commits: it
-        # costs this answer nothing. If queuing fails, the answer stands and the
-        # safety net (tasks.settling) settles the task a minute later.
-        task_id = assignment.task_id
-        transaction.on_commit(lambda: settle_closed_task.delay(task_id), robust=True)
+    """In the submit transaction, after the answer is saved and while the assignment
+    and its task are locked: a trainee's check is scored now (its feedback comes back
+    with the answer, and the worker's standing commits with it); the rest waits for
+    the commit (run_answer_effects). Returns a training set's feedback."""
+    feedback = None
+    if task_set.is_training and is_gold:
+        feedback = reputation_services.record_training_answer(
+            assignment=assignment, task_set=task_set
+        )
+    effects = AnswerEffects()
+    effects.add(assignment=assignment, task_set=task_set, closes_task=closes_task, is_gold=is_gold)
+    transaction.on_commit(lambda: run_answer_effects(effects), robust=True)
     return feedback
+
+
+@dataclass
+class AnswerEffects:
+    """What committed answers set off, gathered: one answer's (answer_saved), or a
+    moment's worth of a server process's answers (tasks.work_async), run together by
+    run_answer_effects so that each kind costs one call however many answers."""
+
+    fast_answers: Counter = field(default_factory=Counter)  # worker id -> answers
+    checks: list[int] = field(default_factory=list)  # regular sets' check answers
+    closed_tasks: list[int] = field(default_factory=list)  # to settle
+    progress: dict[int, tuple[TaskSet, bool]] = field(default_factory=dict)  # set, milestone
+
+    def add(
+        self, *, assignment: Assignment, task_set: TaskSet, closes_task: bool, is_gold: bool
+    ) -> None:
+        if not task_set.is_training:
+            # Cheap fraud checks (reputation.fraud_triggers): nothing for an honest answer.
+            if fraud_triggers.is_fast(assignment=assignment, task_set=task_set):
+                self.fast_answers[assignment.worker_id] += 1
+            if is_gold:
+                # A regular set's check is scored by a job: its result is never shown
+                # with the answer (checks must look like any other task on the wire).
+                self.checks.append(assignment.pk)
+        if closes_task:
+            # Settling the task (consensus, reviews, payments, maybe reopening it for
+            # one more answer, then the set's completion) is a job: it costs this
+            # answer nothing.
+            self.closed_tasks.append(assignment.task_id)
+        _, milestone = self.progress.get(task_set.pk, (task_set, False))
+        self.progress[task_set.pk] = (task_set, milestone or closes_task)
+
+    def __bool__(self) -> bool:
+        return bool(self.progress)
+
+
+def run_answer_effects(effects: AnswerEffects) -> None:
+    """Run what committed answers set off, on every path (the ORM's, work_submit
+    through Django, the socket's event loop): the one place for an answer's effects.
+    None of it holds an answer back: if a job cannot be queued, the answers stand and
+    the safety net (tasks.settling) does the job's work a minute later."""
+    fraud_triggers.note_fast_answers(dict(effects.fast_answers))
+    if effects.checks:
+        _queue(score_checks, effects.checks)
+    if effects.closed_tasks:
+        _queue(settle_closed_tasks, effects.closed_tasks)
+    for task_set, milestone in effects.progress.values():
+        events.progress_on_commit(task_set, milestone=milestone)
+
+
+def _queue(job, *args) -> None:
+    try:
+        job.delay(*args)
+    except Exception:
+        logger.exception("queuing %s%r failed; the safety net will do it", job.name, args)
 
 
 def _count_answer(task_id: int, task_set: TaskSet) -> tuple[int, bool, int]:

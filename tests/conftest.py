@@ -11,6 +11,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from marketplace.models import Membership, Organization, WorkerProfile
 from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
@@ -78,13 +79,18 @@ def _collected_static(django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _socket_database_threads():
-    # Sockets' database work runs in a pool whose threads keep their connections: end
-    # them after each test, or the test database could not be dropped at the end.
+def _socket_database_connections(django_db_blocker):
+    # Sockets' database work keeps connections, in a pool of threads and in a pool
+    # per event loop (tasks.work_async): end them after each test, or the test
+    # database could not be dropped at the end.
     yield
-    from tasks.consumers import close_database_threads
+    from tasks import work_async
 
-    close_database_threads()
+    work_async.close_database_threads()
+    backends = work_async.forget_ended_loops()
+    if backends:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", [backends])
 
 
 @pytest.fixture(autouse=True)

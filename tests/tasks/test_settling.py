@@ -23,7 +23,7 @@ from tests.work_helpers import published_set, submit_committed, vetted_workers
 @pytest.fixture
 def lost_jobs(monkeypatch):
     """Queuing a settling job does nothing: as if the broker lost every one."""
-    monkeypatch.setattr(jobs.settle_closed_task, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(jobs.settle_closed_tasks, "delay", lambda *args, **kwargs: None)
 
 
 def small_set(
@@ -200,3 +200,69 @@ def test_a_cancelled_set_settles_an_unsure_task_with_the_answers_it_has(
     task.refresh_from_db()
     assert not task.is_open and task.extra_assignments == 0
     assert Earning.objects.filter(assignment__task=task).count() == 3
+
+
+def checked_set(requester_org, requester, admin_user) -> TaskSet:
+    """Half its claims are served a check (the most a set may ask for)."""
+    return published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=20,
+        gold=20,
+        assignments_per_task=1,
+        gold_ratio_permille=500,
+    )
+
+
+def answer_check(task_set: TaskSet, value: str) -> Assignment:
+    """One worker claims and answers until served a check, which they answer so."""
+    [worker] = vetted_workers(1, prefix="c")
+    while True:
+        claim = work.claim_next_task(worker=worker, task_set_id=task_set.pk)
+        if claim.assignment.is_gold:
+            submit_committed(worker, claim.assignment, value)
+            return Assignment.objects.get(pk=claim.assignment.pk)
+        submit_committed(worker, claim.assignment, "cat")
+
+
+@pytest.mark.django_db
+def test_a_check_answer_is_scored_by_the_job_its_commit_queues(
+    requester_org, requester, admin_user
+):
+    task_set = checked_set(requester_org, requester, admin_user)
+    check = answer_check(task_set, "dog")  # the gold says cat
+    assert check.gold_credit_permille == 0 and check.review_status == "soft_rejected"
+    assert ReputationEvent.objects.filter(assignment=check, source="gold").count() == 1
+    assert Earning.objects.filter(assignment=check).count() == 1  # paid all the same
+    # Run again (a duplicate job, the safety net): nothing more.
+    from reputation.services import score_check
+
+    assert score_check(assignment_id=check.pk) is False
+    assert ReputationEvent.objects.filter(assignment=check).count() == 1
+    assert Earning.objects.filter(assignment=check).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_safety_net_scores_a_check_whose_job_was_lost(
+    requester_org, requester, admin_user, monkeypatch, caplog
+):
+    from reputation import tasks as quality_jobs
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(quality_jobs.score_checks, "delay", broker_down)
+    task_set = checked_set(requester_org, requester, admin_user)
+    check = answer_check(task_set, "cat")
+    # The answer stands, unscored, and the failure is logged.
+    assert check.status == "submitted" and check.gold_credit_permille is None
+    assert "safety net" in caplog.text
+    assert settling.overdue_check_ids() == []  # within the minute the job would take
+    later = timezone.now() + settling.SAFETY_NET_AFTER + timedelta(seconds=1)
+    assert settling.overdue_check_ids(now=later) == [check.pk]
+    assert settling.score_overdue_checks(now=later) == 1
+    check.refresh_from_db()
+    assert check.gold_credit_permille == 1000 and check.review_status == "approved"
+    assert ReputationEvent.objects.filter(assignment=check, source="gold").count() == 1
+    assert settling.overdue_check_ids(now=later) == []

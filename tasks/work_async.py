@@ -1,0 +1,243 @@
+"""The work socket's database work: claims and answers on PostgreSQL in the server's
+event loop, everything else in a pool of threads.
+
+Django's ORM is synchronous, so a socket's database work runs in a worker thread, and
+each hop there and back (the executor, the thread's connection checks, the GIL handed
+between threads) cost the server more CPU than the claim itself. On PostgreSQL a claim
+and an answer are one function call each (tasks.work_pg), so the socket makes that
+call itself, on an asynchronous connection from a small pool, with no thread.
+
+The thread path keeps what needs the ORM: SQLite, a trainee's answer (its feedback is
+scored in the answer's transaction), releasing a task, the welcome, and the effects
+answers set off once committed (tasks.work.run_answer_effects: jobs, the fraud
+counter, live progress), gathered for a moment and run without holding any reply."""
+
+import asyncio
+import gc
+import logging
+import random
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+from channels.db import DatabaseSyncToAsync
+from django.conf import settings
+from django.db import connections
+from psycopg_pool import AsyncConnectionPool
+
+from tasks import work, work_pg
+
+logger = logging.getLogger(__name__)
+
+# --- The thread path --------------------------------------------------------------
+
+# Made on first use, in the server process (settings.WORK_DB_THREADS explains the size).
+_database_threads: ThreadPoolExecutor | None = None
+
+
+def _database_executor() -> ThreadPoolExecutor:
+    global _database_threads
+    if _database_threads is None:
+        _database_threads = ThreadPoolExecutor(
+            max_workers=settings.WORK_DB_THREADS, thread_name_prefix="work-db"
+        )
+    return _database_threads
+
+
+def database_work(func):
+    """Run in this module's thread pool, not the one shared thread Django's sync code
+    gets by default: each call is its own transaction on its own thread's connection,
+    so workers' claims and answers proceed in parallel."""
+
+    async def call(*args, **kwargs):
+        run = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_database_executor())
+        return await run(*args, **kwargs)
+
+    return call
+
+
+# --- The event-loop path (PostgreSQL) ---------------------------------------------
+
+# One pool per event loop: the server has one; each test's loop gets its own.
+_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def in_event_loop() -> bool:
+    """Whether claims and answers take the event-loop path: PostgreSQL only."""
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _connection_kwargs() -> dict:
+    """Django's database settings as psycopg takes them (read when the pool opens, so
+    a test run's test database)."""
+    database = connections["default"].settings_dict
+    kwargs = {
+        "dbname": database["NAME"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+        "host": database["HOST"] or "127.0.0.1",
+        "port": database["PORT"] or 5432,
+        # Each call is its own transaction: the function's statement commits it.
+        "autocommit": True,
+        # The two statements are prepared on first use on each connection.
+        "prepare_threshold": 0,
+    }
+    for name in ("sslmode", "sslrootcert", "connect_timeout", "options"):
+        if name in database.get("OPTIONS", {}):
+            kwargs[name] = database["OPTIONS"][name]
+    return {key: value for key, value in kwargs.items() if value not in (None, "")}
+
+
+async def _pool() -> AsyncConnectionPool:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        backends: set[int] = set()
+
+        async def configure(conn) -> None:
+            backends.add(conn.info.backend_pid)
+
+        pool = AsyncConnectionPool(
+            kwargs=_connection_kwargs(),
+            min_size=1,
+            max_size=settings.WORK_DB_CONNECTIONS,
+            configure=configure,
+            # No check when a connection is handed out: a round trip on every call. A
+            # connection broken by a database restart fails one call and is replaced.
+            open=False,
+            name="work",
+        )
+        pool.backends = backends
+        _pools[loop] = pool
+        await pool.open()
+    return pool
+
+
+async def _call(sql: str, params: list):
+    pool = await _pool()
+    async with pool.connection() as conn:
+        cursor = await conn.execute(sql, params)
+        return (await cursor.fetchone())[0]
+
+
+async def claim(*, worker_id: int, task_set_id: int | None) -> work.Claim:
+    """As tasks.work.claim_next_task, on the event loop: the held task, a new one, or
+    Claim(None, reason=...); WorkError if the worker may not work."""
+    for attempt in range(work.CLAIM_ATTEMPTS):
+        result = work_pg.claim_result(
+            await _call(
+                work_pg.CLAIM_SQL, [worker_id, task_set_id, settings.WORK_MAX_ACTIVE_CLAIMS]
+            )
+        )
+        claim, contended = work.claim_from_result(result)
+        if claim.assignment is not None or not contended:
+            return claim
+        # Every free task was being claimed by someone else at that very moment (see
+        # claim_next_task): a short wait, holding no connection.
+        await asyncio.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
+    return claim
+
+
+async def submit(
+    *, worker_id: int, assignment_id: int, answer, submission_id, seconds_spent
+) -> work.Submission | None:
+    """As tasks.work.submit_answer, on the event loop, committed before it returns;
+    None for a training set's answer, which takes the thread path (its feedback is
+    scored in its transaction). A new answer's effects are started, not awaited."""
+    params = work_pg.submit_params(
+        assignment_id=assignment_id,
+        worker_id=worker_id,
+        answer=answer,
+        transcription=work.clean_transcription(answer),
+        submission_id=submission_id,
+        seconds_spent=seconds_spent,
+        start_of_day=work.start_of_today(),
+        allow_training=False,
+    )
+    try:
+        result = work_pg.submit_result(await _call(work_pg.SUBMIT_SQL, params))
+    except psycopg.errors.UniqueViolation:
+        raise work.duplicate_submission_error() from None
+    if result.outcome == "training":
+        return None
+    submission = work.submission_from_result(result, effects=False)
+    if not submission.replayed:
+        _gather_effects(
+            assignment=submission.assignment,
+            task_set=submission.assignment.task_set,
+            closes_task=result.closes_task,
+            is_gold=result.is_gold,
+        )
+    return submission
+
+
+# --- Answers' effects, gathered ----------------------------------------------------
+
+# A process gathers its answers' effects for this long and runs them together in one
+# thread call (tasks.work.run_answer_effects): a job per kind and one cache round trip,
+# not a thread hop and a broker message per answer (whose threads also took the GIL
+# from the event loop, which then waited for it). At worst a crash loses this long of
+# effects, which the safety net does a minute later.
+EFFECTS_GATHER_SECONDS = 0.1
+
+_gathering: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, work.AnswerEffects]" = (
+    weakref.WeakKeyDictionary()
+)
+# Effects under way: held so that the loop does not drop them half done.
+_started: set[asyncio.Future] = set()
+
+
+def _gather_effects(**answer) -> None:
+    loop = asyncio.get_running_loop()
+    effects = _gathering.get(loop)
+    if effects is None:
+        effects = _gathering[loop] = work.AnswerEffects()
+        loop.call_later(EFFECTS_GATHER_SECONDS, _run_gathered, loop)
+    effects.add(**answer)
+
+
+def _run_gathered(loop: asyncio.AbstractEventLoop) -> None:
+    effects = _gathering.pop(loop, None)
+    if effects:
+        future = asyncio.ensure_future(database_work(work.run_answer_effects)(effects))
+        _started.add(future)
+        future.add_done_callback(_finished)
+
+
+def _finished(future: asyncio.Future) -> None:
+    _started.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        # The answers stand: the safety net settles and scores what a lost job would.
+        logger.error("answers' effects failed", exc_info=future.exception())
+
+
+async def settle() -> None:
+    """Run the gathered effects now and wait for those under way (tests, before they
+    look)."""
+    _run_gathered(asyncio.get_running_loop())
+    while _started:
+        await asyncio.gather(*list(_started), return_exceptions=True)
+
+
+def forget_ended_loops() -> list[int]:
+    """Drop the pools of event loops that have ended, and return their connections'
+    server process ids: a test's loop ends with its test, and the test suite ends
+    those connections server-side before it drops its database."""
+    backends = []
+    for loop, pool in list(_pools.items()):
+        if loop.is_closed():
+            backends.extend(pool.backends)
+            del _pools[loop]
+    return backends
+
+
+def close_database_threads() -> None:
+    """End the thread pool's threads, and with them their connections (the test suite
+    does so before it drops its database)."""
+    global _database_threads
+    if _database_threads is not None:
+        _database_threads.shutdown(wait=True)
+        _database_threads = None
+        gc.collect()  # a finished thread's connection closes when collected
