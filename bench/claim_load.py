@@ -166,14 +166,15 @@ def database_cpu_seconds() -> dict[int, float]:
     return used
 
 
-def start_celery_worker() -> subprocess.Popen:
+def start_celery_worker(niceness: int = 0) -> subprocess.Popen:
     """One Celery worker on this database (solo pool: one process, as on a small
     machine), on the default queue of this REDIS_URL's database; stale jobs of
     earlier runs are purged."""
     from tests.daphne import ROOT, subprocess_database_url
 
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "marketplace", "worker", "--pool=solo",
+        ["nice", "-n", str(niceness),
+         sys.executable, "-m", "celery", "-A", "marketplace", "worker", "--pool=solo",
          "--purge", "--without-gossip", "--without-mingle", "--without-heartbeat",
          "-l", "warning"],
         cwd=ROOT,
@@ -185,13 +186,19 @@ def start_celery_worker() -> subprocess.Popen:
 
 
 def unsettled(task_set: TaskSet) -> int:
-    return Task.objects.filter(
+    """Closed tasks still to settle, and check answers still to score (both jobs)."""
+    tasks = Task.objects.filter(
         task_set=task_set, is_gold=False, is_open=False, settled_at__isnull=True
     ).count()
+    checks = Assignment.objects.filter(
+        task_set=task_set, is_gold=True, status="submitted", gold_credit_permille__isnull=True
+    ).count()
+    return tasks + checks
 
 
 def wait_for_settling(task_set: TaskSet, timeout: float = 300) -> float:
-    """Seconds until every closed task of the set is settled (inf past the timeout)."""
+    """Seconds until every closed task of the set is settled and every check answer
+    scored (inf past the timeout)."""
     started = time.perf_counter()
     while unsettled(task_set):
         if time.perf_counter() - started > timeout:
@@ -298,6 +305,13 @@ def main() -> None:
         action="store_true",
         help="start no Celery worker: settling is left to one you run",
     )
+    parser.add_argument(
+        "--celery-nice",
+        type=int,
+        default=0,
+        help="run the Celery worker at this niceness (10: the cores go to claims and "
+        "answers first, and settling catches up in what is left, as background work)",
+    )
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -341,7 +355,7 @@ def main() -> None:
         base_url = daphne.url
     celery = None
     if settings.REDIS_URL and not args.no_celery:
-        celery = start_celery_worker()
+        celery = start_celery_worker(args.celery_nice)
     try:
         if args.idle:
             idle_users = make_workers(f"{tag}-idle", args.idle, with_password=False)
@@ -416,15 +430,16 @@ def main() -> None:
             behind = unsettled(task_set)
             if celery:
                 print(
-                    f"settling (Celery worker): {celery_cpu / elapsed * 100:.0f}% of one core, "
+                    f"settling (Celery worker, nice {args.celery_nice}): "
+                    f"{celery_cpu / elapsed * 100:.0f}% of one core, "
                     f"{celery_cpu / max(cycles, 1) * 1000:.1f} ms CPU per cycle, "
                     f"{celery_cpu / max(closed - behind, 1) * 1000:.1f} ms per task settled "
                     f"(the worker's PostgreSQL time is in the backends' figure above)"
                 )
             drained = wait_for_settling(task_set) if celery else float("nan")
             print(
-                f"tasks closed: {closed}; unsettled when the load stopped: {behind}, "
-                f"all settled {drained:.1f} s later"
+                f"tasks closed: {closed}; tasks unsettled and checks unscored when the load "
+                f"stopped: {behind}, all done {drained:.1f} s later"
             )
         bad = over_assigned(task_set)
         duplicates = (

@@ -3,6 +3,7 @@ paid work, finds an answer of theirs not used, appeals it from their quality pag
 reads that an admin accepted it."""
 
 import re
+import time
 
 import pytest
 from django.db import connection
@@ -111,6 +112,11 @@ def test_train_qualify_work_appeal_and_read_the_decision(
             )
             connection.close()
             mine = Assignment.objects.get(worker=trainee, task_set=animals, status="submitted")
+            # Its task closed with it and is settled by a job just after the ack.
+            deadline = time.monotonic() + 15
+            while mine.review_status == "pending" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                mine.refresh_from_db()
             assert mine.review_status == "soft_rejected"
             assert WorkerSkill.objects.get(worker=trainee, skill="label").state == "qualified"
 
