@@ -116,10 +116,23 @@ async def _pool() -> AsyncConnectionPool:
 
 
 async def _call(sql: str, params: list):
+    """One function call on a pooled connection. A connection found broken (the
+    database restarted, or ended it) is dropped by the pool, with any idle ones as
+    broken, and the call made once more on another: both calls are safe to repeat (a
+    claim resumes the claim it may have made, an answer replays on its
+    submission_id)."""
     pool = await _pool()
-    async with pool.connection() as conn:
-        cursor = await conn.execute(sql, params)
-        return (await cursor.fetchone())[0]
+    for attempt in (1, 2):
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return (await cursor.fetchone())[0]
+        except psycopg.OperationalError:
+            if attempt == 2 or not (conn.closed or conn.broken):
+                raise
+            logger.warning("a work connection was broken; calling again on another")
+            # A restart breaks them all: drop the idle ones that are broken too.
+            await pool.check()
 
 
 async def claim(*, worker_id: int, task_set_id: int | None) -> work.Claim:

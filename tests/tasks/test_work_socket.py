@@ -12,7 +12,7 @@ from django.test import Client
 
 from marketplace import services as vetting
 from marketplace.asgi import application
-from tasks import services
+from tasks import services, work_async
 from tasks.models import Assignment
 from tests.marketplace.test_websocket import session_headers
 from tests.work_helpers import published_set
@@ -460,3 +460,43 @@ def test_a_trainee_gets_feedback_and_the_sets_change_when_they_qualify(
     availability = {entry["id"]: entry["available"] for entry in sets["sets"]}
     assert availability == {training.pk: False, animals.pk: True}
     assert next_task["type"] == "task" and next_task["set"]["id"] == animals.pk
+
+
+@pytest.mark.skipif(not work_async.in_event_loop(), reason="the event-loop path is PostgreSQL's")
+def test_a_database_connection_ended_under_the_socket_costs_a_retry_not_the_answer(
+    client, vetted_worker, animals
+):
+    """A database restart ends the pooled connections: the next claim and answer are
+    made again on new ones, and the socket stays open."""
+    headers = session_headers(client, vetted_worker)
+
+    def end_connections(backends):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", [backends])
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "hello", "version": 1})
+        await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "claim"})
+        first = await ws.receive_json_from(timeout=5)
+        pool = await work_async._pool()
+        await database_sync_to_async(end_connections)(sorted(pool.backends))
+        await ws.send_json_to({"type": "claim"})  # the held claim, over a new connection
+        again = await ws.receive_json_from(timeout=5)
+        await database_sync_to_async(end_connections)(sorted(pool.backends))
+        submission_id = str(uuid.uuid4())
+        await ws.send_json_to(
+            {"type": "submit", "assignment": again["assignment"], "answer": "cat",
+             "submission_id": submission_id}
+        )  # fmt: skip
+        submitted = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return first, again, submitted, submission_id
+
+    first, again, submitted, submission_id = run(scenario)
+    assert first["type"] == "task" and again["assignment"] == first["assignment"]
+    assert submitted["type"] == "submitted" and submitted["submission_id"] == submission_id
+    assert Assignment.objects.get(pk=first["assignment"]).status == "submitted"
