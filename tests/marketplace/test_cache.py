@@ -6,9 +6,8 @@ from django.core.cache import cache, caches
 
 from marketplace import cache as marketplace_cache
 
-pytestmark = pytest.mark.redis
 
-
+@pytest.mark.redis
 def test_the_redis_cache_keeps_one_client_per_pool():
     backend = caches["default"]
     assert isinstance(backend, marketplace_cache.RedisCache)
@@ -18,6 +17,7 @@ def test_the_redis_cache_keeps_one_client_per_pool():
     assert cache.get("kept") == {"x": 1}
 
 
+@pytest.mark.redis
 def test_counters_add_in_one_round_trip_and_expire_from_their_first_count():
     assert marketplace_cache.counters({"n": 1, "m": 3}, timeout=60) == {"n": 1, "m": 3}
     assert marketplace_cache.counters({"n": 2}, timeout=60) == {"n": 3}
