@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import random
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -135,22 +136,31 @@ async def _call(sql: str, params: list):
             await pool.check()
 
 
+# How long a claim that found every free task held by other claimers keeps trying
+# before it answers "no tasks": when many workers drain the last tasks of a set at
+# once, a slot can stay held for several tries in a row.
+CONTENDED_CLAIM_SECONDS = 1.0
+
+
 async def claim(*, worker_id: int, task_set_id: int | None) -> work.Claim:
     """As tasks.work.claim_next_task, on the event loop: the held task, a new one, or
     Claim(None, reason=...); WorkError if the worker may not work."""
-    for attempt in range(work.CLAIM_ATTEMPTS):
+    deadline = time.monotonic() + CONTENDED_CLAIM_SECONDS
+    attempt = 0
+    while True:
         result = work_pg.claim_result(
             await _call(
                 work_pg.CLAIM_SQL, [worker_id, task_set_id, settings.WORK_MAX_ACTIVE_CLAIMS]
             )
         )
         claim, contended = work.claim_from_result(result)
-        if claim.assignment is not None or not contended:
+        if claim.assignment is not None or not contended or time.monotonic() > deadline:
             return claim
         # Every free task was being claimed by someone else at that very moment (see
-        # claim_next_task): a short wait, holding no connection.
-        await asyncio.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
-    return claim
+        # claim_next_task): a short wait, holding no connection, jittered so that the
+        # workers passed over together do not all come back together.
+        attempt += 1
+        await asyncio.sleep(random.uniform(0.002, 0.02) * min(attempt, 5))
 
 
 async def submit(
