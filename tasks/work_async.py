@@ -236,14 +236,6 @@ def _finished(future: asyncio.Future) -> None:
         logger.error("answers' effects failed", exc_info=future.exception())
 
 
-async def settle() -> None:
-    """Run the gathered effects now and wait for those under way (tests, before they
-    look)."""
-    _run_gathered(asyncio.get_running_loop())
-    while _started:
-        await asyncio.gather(*list(_started), return_exceptions=True)
-
-
 def forget_ended_loops() -> list[int]:
     """Drop the pools of event loops that have ended, and return their connections'
     server process ids: a test's loop ends with its test, and the test suite ends
