@@ -269,6 +269,18 @@ class Assignment(models.Model):
                 condition=Q(is_gold=True, status="submitted", gold_credit_permille__isnull=True),
                 name="assignment_check_unscored",
             ),
+            # What the work page shows after every answer (tasks.work.earnings_by_currency):
+            # today's answers, and the answers not reviewed yet, not a whole history.
+            models.Index(
+                fields=["worker", "submitted_at"],
+                condition=Q(status="submitted"),
+                name="assignment_worker_answered",
+            ),
+            models.Index(
+                fields=["worker"],
+                condition=Q(status="submitted", review_status="pending"),
+                name="assignment_worker_unreviewed",
+            ),
         ]
 
     def __str__(self) -> str:

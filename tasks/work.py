@@ -773,7 +773,7 @@ class Earnings:
     currency: str
     today_minor: int
     today_count: int
-    pending_minor: int  # submitted and not yet paid out: approvals come with the money issue
+    pending_minor: int  # answers not reviewed yet; reviewed pay is on the ledger
 
 
 def start_of_today():
@@ -784,19 +784,25 @@ def earnings_by_currency(worker: User) -> list[Earnings]:
     start_of_day = start_of_today()
     if connection.vendor == "postgresql":  # one statement, no ORM
         return [Earnings(*row) for row in work_pg.earnings_rows(worker.pk, start_of_day)]
-    rows = (
+    answered = Assignment.objects.filter(worker=worker, status=Status.SUBMITTED)
+    today = {
+        row["currency"]: (row["today"], row["today_count"])
         # A rejected answer is not paid (unless an appeal restores it).
-        Assignment.objects.filter(worker=worker, status=Status.SUBMITTED)
+        for row in answered.filter(submitted_at__gte=start_of_day)
         .exclude(review_status=Assignment.ReviewStatus.REJECTED)
         .values("currency")
-        .annotate(
-            pending=Sum("reward_minor"),
-            today=Sum("reward_minor", filter=Q(submitted_at__gte=start_of_day)),
-            today_count=Count("id", filter=Q(submitted_at__gte=start_of_day)),
-        )
-        .order_by("currency")
+        .annotate(today=Sum("reward_minor"), today_count=Count("id"))
+        .order_by()
+    }
+    # Reviewed pay is on the ledger (the earnings page): here, what awaits review.
+    pending = dict(
+        answered.filter(review_status=Assignment.ReviewStatus.PENDING)
+        .values("currency")
+        .annotate(pending=Sum("reward_minor"))
+        .values_list("currency", "pending")
+        .order_by()
     )
     return [
-        Earnings(row["currency"], row["today"] or 0, row["today_count"], row["pending"] or 0)
-        for row in rows
+        Earnings(currency, *today.get(currency, (0, 0)), pending.get(currency, 0))
+        for currency in sorted(today.keys() | pending.keys())
     ]

@@ -429,16 +429,42 @@ def test_a_duplicate_answer_records_no_second_event(checked):
     assert Task.objects.get(pk=gold.pk).submitted_count == 1
 
 
-def test_a_rejected_answer_leaves_the_workers_pending_earnings(animals, requester):
+def earned(worker) -> tuple[int, int, int]:
+    """The work page's figures, summed over currencies: today's pay, today's answers,
+    and the pay waiting for review."""
+    rows = work.earnings_by_currency(worker)
+    return (
+        sum(row.today_minor for row in rows),
+        sum(row.today_count for row in rows),
+        sum(row.pending_minor for row in rows),
+    )
+
+
+def test_waiting_for_approval_is_the_pay_of_answers_not_reviewed_yet(animals):
+    mine, peer, other = vetted_workers(3, prefix="wait")
+    reward = animals.reward_minor
+    first = claim(mine, animals)
+    answer(mine, first, "cat")
+    assert earned(mine) == (reward, 1, reward)  # its task still wants two answers
+
+    for worker in (peer, other):
+        answer(worker, claim(worker, animals), "cat")
+    first.refresh_from_db()
+    assert first.review_status == "approved"
+    # Approved pay is on the ledger now (the earnings page), no longer waiting; it is
+    # still today's.
+    assert earned(mine) == (reward, 1, 0)
+
+    answer(mine, claim(mine, animals), "dog")
+    assert earned(mine) == (2 * reward, 2, reward)
+
+
+def test_a_rejected_answer_leaves_todays_pay(animals, requester):
     [worker] = vetted_workers(1)
     mine = soft_rejected_answer(animals, worker)
-
-    def pending():
-        return sum(row.pending_minor for row in work.earnings_by_currency(worker))
-
-    before = pending()
+    assert earned(worker) == (mine.reward_minor, 1, 0)  # not used, but paid
     quality.reject_answer(actor=requester, assignment_id=mine.pk, reason="Wrong.")
-    assert before - pending() == mine.reward_minor == before
+    assert earned(worker) == (0, 0, 0)
 
 
 def test_a_sets_minimum_reputation_gates_claiming(requester_org, requester, admin_user):
