@@ -46,6 +46,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count, Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import machine  # noqa: E402
 from marketplace.models import Membership, Organization, User, WorkerProfile  # noqa: E402
 from payouts.services import credit_organization  # noqa: E402
 from reputation.models import WorkerSkill  # noqa: E402
@@ -321,6 +322,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     layer = os.environ.get("REDIS_URL") or "in-memory"
     print(f"database: {connection.vendor}; channel layer: {layer}")
+    # Figures from machines of the same nominal size differ by 3x: say which this is.
+    print(machine.describe())
     if args.explain_tasks:
         explain(args.explain_tasks)
         TaskSet.objects.filter(status="published").update(status="completed")
