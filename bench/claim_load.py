@@ -443,10 +443,14 @@ def main() -> None:
                     "per task settled (checks scored included) "
                     f"(the worker's PostgreSQL time is in the backends' figure above)"
                 )
-            drained = wait_for_settling(task_set) if celery else float("nan")
+            drained = (
+                f"all done {wait_for_settling(task_set):.1f} s later"
+                if celery
+                else "left for a worker of your own (--no-celery)"
+            )
             print(
                 f"tasks closed: {closed}; tasks unsettled and checks unscored when the load "
-                f"stopped: {behind}, all done {drained:.1f} s later"
+                f"stopped: {behind}, {drained}"
             )
         bad = over_assigned(task_set)
         duplicates = (
