@@ -2,9 +2,10 @@
 
 What a report sets off, in the transaction that releases the task
 (tasks.work.release_assignment), with the set's row locked before anything else:
-- A regular task that WITHDRAW_AFTER_DISTURBING workers reported disturbing is
-  withdrawn: closed, so nobody else is shown it and the set can still complete; the
-  other claims on it are withdrawn, and the answers already given are approved (paid).
+- A task that WITHDRAW_AFTER_DISTURBING workers reported disturbing is withdrawn:
+  nobody else is shown it and the set can still complete; the other claims on it are
+  withdrawn. A regular task's answers already given are approved (paid); a check's
+  were scored as checks.
 - A published set pauses itself once the reports made since it last did so reach
   pause_threshold(); its requester's organization admins and the staff are told.
   Reports made before that pause no longer count, so resuming does not pause it again
@@ -74,10 +75,8 @@ def task_reported(*, assignment: Assignment, task_set: TaskSet) -> None:
 
 
 def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -> None:
-    # Gold is never withdrawn here: it is handed out apart from is_open (it never
-    # closes), so closing it would change nothing; its reports still count below.
-    task = Task.objects.only("is_gold", "withdrawn_at").get(pk=task_id)
-    if task.is_gold or task.withdrawn_at is not None:
+    task = Task.objects.only("withdrawn_at").get(pk=task_id)
+    if task.withdrawn_at is not None:
         return
     reporters = Assignment.objects.filter(task_id=task_id, release_reason=Reason.DISTURBING)
     disturbing = reporters.count()
@@ -92,18 +91,27 @@ def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -
     task = Task.objects.select_for_update().get(pk=task_id)
     task.withdrawn_at = now
     task.is_open = False
-    # Settled here: its answers are approved and paid below, and it never gets a
-    # consensus (the settling job leaves a withdrawn task alone).
-    task.settled_at = now
-    task.save(update_fields=["withdrawn_at", "is_open", "settled_at"])
-    approved = _approve_answers_given(task_id=task_id, now=now)
+    if task.is_gold:
+        # A check goes to every worker of the set, not to a few: withdrawn, it goes to
+        # nobody else (the claim skips withdrawn gold). Its answers were checks, scored
+        # on their own; there is no consensus to settle.
+        task.save(update_fields=["withdrawn_at", "is_open"])
+        outcome = {"gold": True}
+    else:
+        # Settled here: its answers are approved and paid below, and it never gets a
+        # consensus (the settling job leaves a withdrawn task alone).
+        task.settled_at = now
+        task.save(update_fields=["withdrawn_at", "is_open", "settled_at"])
+        outcome = {"answers_approved": _approve_answers_given(task_id=task_id, now=now)}
     record_audit(
         actor=None,
         action="task.withdrawn",
         target=task,
         reason=f"reported disturbing by {disturbing} workers",
-        data={"disturbing_reports": disturbing, "answers_approved": approved},
+        data={"disturbing_reports": disturbing, **outcome},
     )
+    if task.is_gold:
+        return
     events.progress_on_commit(task_set, milestone=True)
     # It may have been the set's last open task. After commit, as when an answer
     # closes one: completing locks the set's row again in its own transaction.

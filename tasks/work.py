@@ -344,8 +344,9 @@ def _lock_open_regular_task(*, task_set: TaskSet, worker: User, now) -> tuple[Ta
 def _unseen_gold_task(*, task_set: TaskSet, worker: User) -> Task | None:
     # Random among the worker's unseen gold: a fixed order would let workers compare
     # notes ("the third task is always a check"). Gold has no slot limit: no lock.
+    # Gold withdrawn on reports (tasks.reports) goes to nobody.
     return (
-        Task.objects.filter(task_set=task_set, is_gold=True)
+        Task.objects.filter(task_set=task_set, is_gold=True, withdrawn_at__isnull=True)
         .filter(_not_seen_by(worker))
         .order_by("?")
         .first()

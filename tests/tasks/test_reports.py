@@ -321,6 +321,72 @@ def test_withdrawing_takes_back_other_claims_and_pays_answers_already_given(
     assert Earning.objects.filter(assignment=given, status="live").exists()
 
 
+def claim_a_check(worker, task_id=None) -> Assignment:
+    """Claims, skipping the rest as a worker may, until a check (this one) comes."""
+    for _ in range(60):
+        claim = work.claim_next_task(worker=worker).assignment
+        if claim.is_gold and task_id in (None, claim.task_id):
+            return claim
+        work.release_assignment(worker=worker, assignment_id=claim.pk, reason="skip")
+    raise AssertionError("no such check in 60 claims")
+
+
+def checks_claimed_until_none_is_left(worker) -> list[int]:
+    """The checks the worker is given, claim after claim, skipping everything."""
+    checks = []
+    for _ in range(30):
+        claim = work.claim_next_task(worker=worker).assignment
+        if claim is None:
+            break
+        if claim.is_gold:
+            checks.append(claim.task_id)
+        work.release_assignment(worker=worker, assignment_id=claim.pk, reason="skip")
+    return checks
+
+
+def test_a_check_two_workers_found_disturbing_goes_to_nobody_else(
+    requester_org, requester, admin_user
+):
+    # A check goes to every worker of the set in time: a disturbing one would be shown
+    # to all of them.
+    make_set(requester_org, requester, admin_user, regular=60, gold=5, gold_ratio_permille=500)
+    holding, w0, w1, later = vetted_workers(4)
+    held = claim_a_check(holding)
+    for worker in (w0, w1):
+        mine = claim_a_check(worker, held.task_id)
+        work.release_assignment(worker=worker, assignment_id=mine.pk, reason="disturbing")
+    check = Task.objects.get(pk=held.task_id)
+    assert check.withdrawn_at is not None
+    held.refresh_from_db()
+    assert (held.status, held.release_reason) == ("released", "task_withdrawn")
+    given = checks_claimed_until_none_is_left(later)
+    assert len(given) == 4 and check.pk not in given  # the other four only
+    audit = AuditLog.objects.get(action="task.withdrawn", target_id=str(check.pk))
+    assert audit.data == {"disturbing_reports": 2, "gold": True}
+
+
+def test_a_training_check_two_trainees_found_disturbing_goes_to_nobody_else(
+    requester_org, requester, admin_user
+):
+    make_set(
+        requester_org,
+        requester,
+        admin_user,
+        regular=0,
+        gold=10,
+        is_training=True,
+        training_answer_budget=100,
+    )
+    w0, w1, later = vetted_workers(3, qualified=False)
+    first = claim_a_check(w0)
+    work.release_assignment(worker=w0, assignment_id=first.pk, reason="disturbing")
+    second = claim_a_check(w1, first.task_id)
+    work.release_assignment(worker=w1, assignment_id=second.pk, reason="disturbing")
+    assert Task.objects.get(pk=first.task_id).withdrawn_at is not None
+    given = checks_claimed_until_none_is_left(later)
+    assert len(given) == 9 and first.task_id not in given
+
+
 def test_reports_that_are_not_two_disturbing_ones_withdraw_nothing(
     requester_org, requester, admin_user
 ):
