@@ -3,7 +3,7 @@
 Machines sold as "2 cores" differ by 3x on this stack: the claim bench gave 484-515
 cycles/s on one and 150-170 on the next, same code, on a fresh database each. The
 second runs plain Python and PBKDF2 at ordinary speed, but a read that misses the
-caches costs it about 600 ns more than an in-order one, several times DRAM's ~100 ns
+caches costs it 300-600 ns more than an in-order one, several times DRAM's ~100 ns
 on bare metal (nested virtualisation makes each TLB miss a long page walk); a
 server's Python heap and PostgreSQL's buffers miss all the time. So four figures:
 one core of plain Python, the C code of PBKDF2 (as in every login), random reads
