@@ -79,22 +79,22 @@ def _release(worker: User, message: dict, auto_next: bool) -> list[dict]:
 
 
 @database_work
-def _worker_profile(worker: User) -> WorkerProfile:
-    return work.require_can_work(worker)
+def _open_socket(worker: User, scope: dict) -> tuple[WorkerProfile, dict, int]:
+    """What a socket needs before it is accepted, in one trip to a database thread
+    (a reconnecting crowd handshakes all at once): the worker's profile (WorkError if
+    they may not work), their standings and their presence row."""
+    profile = work.require_can_work(worker)
+    presence_id = presence.open_socket_presence(
+        worker_id=worker.pk,
+        device_id=scope.get("cookies", {}).get(presence.DEVICE_COOKIE, ""),
+        ip_address=presence.scope_address(scope),
+    )
+    return profile, standings_for(worker.pk), presence_id
 
 
 @database_work
 def _standings(worker: User) -> dict:
     return standings_for(worker.pk)
-
-
-@database_work
-def _open_presence(worker: User, scope: dict) -> int:
-    return presence.open_socket_presence(
-        worker_id=worker.pk,
-        device_id=scope.get("cookies", {}).get(presence.DEVICE_COOKIE, ""),
-        ip_address=presence.scope_address(scope),
-    )
 
 
 _touch_presence = database_work(presence.touch_presence)
@@ -133,18 +133,16 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         try:
-            self.profile = await _worker_profile(user)
+            # The standings only filter set announcements: every claim reads them afresh.
+            self.profile, self.standings, self.presence_id = await _open_socket(user, self.scope)
         except work.WorkError:
             await self.close(code=4403)
             return
         self.worker = user
-        # Only to filter set announcements; every claim reads the standings afresh.
-        self.standings = await _standings(user)
         self.auto_next = False
         self.language = settings.LANGUAGE_CODE
         self.tokens = float(settings.WORK_WS_BURST)
         self.refilled_at = time.monotonic()
-        self.presence_id = await _open_presence(user, self.scope)
         self.presence_touched_at = self.refilled_at
         await self.join_groups([events.WORKERS_GROUP, events.work_group(user.pk)])
         await self.accept()
