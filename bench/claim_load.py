@@ -47,6 +47,7 @@ from django.db.models import Count, Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench import machine  # noqa: E402
+from bench.machine import cpu_seconds  # noqa: E402
 from marketplace.models import Membership, Organization, User, WorkerProfile  # noqa: E402
 from payouts.services import credit_organization  # noqa: E402
 from reputation.models import WorkerSkill  # noqa: E402
@@ -143,12 +144,6 @@ def over_assigned(task_set: TaskSet) -> int:
         .filter(n__gt=task_set.assignments_per_task)
         .count()
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu_seconds() -> dict[int, float]:

@@ -16,6 +16,7 @@ import os
 import random
 import socket
 import time
+from pathlib import Path
 
 
 def _python_loop_seconds() -> float:
@@ -78,6 +79,12 @@ def _loopback_round_trip_us(trips: int = 5_000) -> float:
         elapsed = time.perf_counter() - started
     os.waitpid(child, 0)
     return elapsed / trips * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def describe() -> str:

@@ -33,6 +33,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from bench import machine  # noqa: E402
+from bench.machine import cpu_seconds  # noqa: E402
 from tests.daphne import free_port  # noqa: E402
 
 # As big as the real messages (tasks.protocol): a label task with its image URL, and
@@ -79,11 +80,6 @@ class EchoWorkConsumer(AsyncWebsocketConsumer):
 application = ProtocolTypeRouter(
     {"websocket": URLRouter([path("ws/floor/", EchoWorkConsumer.as_asgi())])}
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def bot(url: str, until: float) -> int:
