@@ -10,9 +10,9 @@ work_claimed and work_earnings become PL/pgSQL: a SQL function that cannot be in
 is planned again on every call, once per claim and once per answer; PL/pgSQL keeps
 its plans for the session."""
 
-from django.conf import settings
 import importlib
 
+from django.conf import settings
 from django.db import migrations, models
 
 from marketplace.migration_ops import postgres_only_sql
