@@ -5,7 +5,8 @@ Django's ORM is synchronous, so a socket's database work runs in a worker thread
 each hop there and back (the executor, the thread's connection checks, the GIL handed
 between threads) cost the server more CPU than the claim itself. On PostgreSQL a claim
 and an answer are one function call each (tasks.work_pg), so the socket makes that
-call itself, on an asynchronous connection from a small pool, with no thread.
+call itself, on an asynchronous connection from a small pool, with no thread, and
+calls made together share one write (_Pipelines).
 
 The thread path keeps what needs the ORM: SQLite, a trainee's answer (its feedback is
 scored in the answer's transaction), releasing a task, the welcome, and the effects
@@ -13,7 +14,9 @@ answers set off once committed (tasks.work.run_answer_effects: jobs, the fraud
 counter, live progress), gathered for a moment and run without holding any reply."""
 
 import asyncio
+import collections
 import gc
+import json
 import logging
 import random
 import time
@@ -24,6 +27,8 @@ import psycopg
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 from django.db import connections
+from psycopg import generators, pq
+from psycopg.adapt import PyFormat, Transformer
 from psycopg_pool import AsyncConnectionPool
 
 from tasks import work, work_pg
@@ -82,8 +87,6 @@ def _connection_kwargs() -> dict:
         "port": database["PORT"] or 5432,
         # Each call is its own transaction: the function's statement commits it.
         "autocommit": True,
-        # The two statements are prepared on first use on each connection.
-        "prepare_threshold": 0,
     }
     for name in ("sslmode", "sslrootcert", "connect_timeout", "options"):
         if name in database.get("OPTIONS", {}):
@@ -116,24 +119,145 @@ async def _pool() -> AsyncConnectionPool:
     return pool
 
 
-async def _call(sql: str, params: list):
-    """One function call on a pooled connection. A connection found broken (the
-    database restarted, or ended it) is dropped by the pool, with any idle ones as
-    broken, and the call made once more on another: both calls are safe to repeat (a
-    claim resumes the claim it may have made, an answer replays on its
+def _numbered(sql: str) -> bytes:
+    """psycopg's %s placeholders as PostgreSQL's $1, $2, ... (the statements here hold
+    no literal %)."""
+    head, *rest = sql.split("%s")
+    return (head + "".join(f"${n}{part}" for n, part in enumerate(rest, 1))).encode()
+
+
+_NUMBERED: dict[str, bytes] = {}
+
+
+def _pipeline(conn: psycopg.AsyncConnection, calls: list[tuple[str, list]]):
+    """A psycopg generator: the calls sent together in one write, each its own
+    statement and its own transaction (a Sync after each, so one call's error or
+    rollback touches no other), then each call's result read back in order: the
+    function's value decoded, or the error it raised."""
+    pgconn = conn.pgconn
+    dumper = Transformer(conn)
+    pgconn.enter_pipeline_mode()
+    for sql, params in calls:
+        statement = _NUMBERED.get(sql) or _NUMBERED.setdefault(sql, _numbered(sql))
+        values = dumper.dump_sequence(params, [PyFormat.AUTO] * len(params))
+        pgconn.send_query_params(
+            statement, values, param_types=dumper.types, param_formats=dumper.formats
+        )
+        pgconn.pipeline_sync()
+    yield from generators.send(pgconn)
+    outcomes = []
+    for _ in calls:
+        (result,) = yield from generators.fetch_many(pgconn)
+        yield from generators.fetch_many(pgconn)  # the call's Sync
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            outcomes.append(json.loads(result.get_value(0, 0)))
+        else:
+            outcomes.append(_error(result))
+    pgconn.exit_pipeline_mode()
+    return outcomes
+
+
+def _error(result) -> psycopg.Error:
+    sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+    message = (result.error_message or b"").decode(errors="replace").strip()
+    try:
+        return psycopg.errors.lookup(sqlstate)(message)
+    except KeyError:
+        return psycopg.DatabaseError(message)
+
+
+async def _send(calls: list[tuple[str, list]]) -> list:
+    """The calls sent together on one pooled connection. A connection found broken
+    (the database restarted, or ended it) is dropped by the pool, with any idle ones
+    as broken, and the calls sent once more on another: every call is safe to repeat
+    (a claim resumes the claim it may have made, an answer replays on its
     submission_id)."""
     pool = await _pool()
     for attempt in (1, 2):
         try:
             async with pool.connection() as conn:
-                cursor = await conn.execute(sql, params)
-                return (await cursor.fetchone())[0]
+                try:
+                    return await conn.wait(_pipeline(conn, calls))
+                except BaseException:
+                    # Left mid-pipeline, the connection is of no further use.
+                    await conn.close()
+                    raise
         except psycopg.OperationalError:
-            if attempt == 2 or not (conn.closed or conn.broken):
+            if attempt == 2:
                 raise
-            logger.warning("a work connection was broken; calling again on another")
+            logger.warning("a work connection was broken; sending its calls again on another")
             # A restart breaks them all: drop the idle ones that are broken too.
             await pool.check()
+
+
+# Pipelines under way: held so that the loop does not drop them half done.
+_running: set[asyncio.Future] = set()
+
+
+def _hold(future: asyncio.Future) -> None:
+    _running.add(future)
+    future.add_done_callback(_running.discard)
+
+
+class _Pipelines:
+    """An event loop's calls, sent in batches on at most WORK_DB_PIPELINES
+    connections at once. A call made while every pipeline is busy waits for the next
+    free one, which takes all calls waiting by then together. Each write to
+    PostgreSQL wakes a server process, and on a small machine that process takes the
+    core from the event loop until it is done (a fifth of the loop's time went so at
+    one call per write), so under load the calls share writes; when idle, a call
+    goes at once, alone."""
+
+    def __init__(self) -> None:
+        self.waiting: collections.deque = collections.deque()
+        self.busy = 0
+
+    def call(self, sql: str, params: list) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((sql, params, future))
+        if self.busy < settings.WORK_DB_PIPELINES:
+            self.busy += 1
+            _hold(asyncio.ensure_future(self._run()))
+        return future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch = [
+                    self.waiting.popleft()
+                    for _ in range(min(len(self.waiting), PIPELINE_MAX_CALLS))
+                ]
+                try:
+                    outcomes = await _send([(sql, params) for sql, params, _ in batch])
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller went away (the socket closed)
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self.busy -= 1
+
+
+# At most this many calls share a write (and a server process, one after another).
+PIPELINE_MAX_CALLS = 16
+
+_pipelines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pipelines]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _call(sql: str, params: list):
+    """One function call, committed on its own, sent with whatever other calls are
+    waiting; its value, or the error it raised."""
+    loop = asyncio.get_running_loop()
+    pipelines = _pipelines.get(loop)
+    if pipelines is None:
+        pipelines = _pipelines[loop] = _Pipelines()
+    return await pipelines.call(sql, params)
 
 
 # How long a claim that found every free task held by other claimers keeps trying

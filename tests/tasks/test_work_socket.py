@@ -1,6 +1,7 @@
 """/ws/work/ through the real ASGI application: who may connect, bad input, the
 claim → submit round trip, and events pushed after commit."""
 
+import asyncio
 import json
 import uuid
 
@@ -12,10 +13,10 @@ from django.test import Client
 
 from marketplace import services as vetting
 from marketplace.asgi import application
-from tasks import services, work_async
+from tasks import services, work, work_async
 from tasks.models import Assignment
 from tests.marketplace.test_websocket import session_headers
-from tests.work_helpers import published_set
+from tests.work_helpers import published_set, vetted_workers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -500,3 +501,55 @@ def test_a_database_connection_ended_under_the_socket_costs_a_retry_not_the_answ
     assert first["type"] == "task" and again["assignment"] == first["assignment"]
     assert submitted["type"] == "submitted" and submitted["submission_id"] == submission_id
     assert Assignment.objects.get(pk=first["assignment"]).status == "submitted"
+
+
+@pytest.mark.skipif(not work_async.in_event_loop(), reason="the event-loop path is PostgreSQL's")
+def test_calls_made_together_share_a_write_and_each_commits_or_fails_alone(
+    animals, settings, monkeypatch
+):
+    """Calls made together go to PostgreSQL in one write, yet each is its own
+    transaction: an answer refused for reusing a submission_id fails alone, and the
+    answers beside it in the same write are committed."""
+    settings.WORK_DB_PIPELINES = 1
+    workers = vetted_workers(3)
+    writes = []
+    send = work_async._send
+
+    async def counted(calls):
+        writes.append(len(calls))
+        return await send(calls)
+
+    monkeypatch.setattr(work_async, "_send", counted)
+
+    async def scenario():
+        claims = await asyncio.gather(
+            *(work_async.claim(worker_id=w.pk, task_set_id=animals.pk) for w in workers)
+        )
+        reused = uuid.uuid4()
+        answers = await asyncio.gather(
+            *(
+                work_async.submit(
+                    worker_id=worker.pk,
+                    assignment_id=claim.assignment.pk,
+                    answer="cat",
+                    submission_id=reused if i < 2 else uuid.uuid4(),
+                    seconds_spent=5,
+                )
+                for i, (worker, claim) in enumerate(zip(workers, claims, strict=True))
+            ),
+            return_exceptions=True,
+        )
+        return claims, answers
+
+    claims, answers = run(scenario)
+    # A pipeline sets off on the loop's next turn: calls made on one turn go together.
+    assert writes == [3, 3]
+    first, second, third = answers
+    assert first.assignment.status == "submitted" and third.assignment.status == "submitted"
+    assert isinstance(second, work.WorkError) and second.code == "duplicate_submission_id"
+    stored = {a.pk: a.status for a in Assignment.objects.filter(worker__in=workers)}
+    assert stored == {
+        claims[0].assignment.pk: "submitted",
+        claims[1].assignment.pk: "active",  # rolled back alone
+        claims[2].assignment.pk: "submitted",
+    }
