@@ -15,6 +15,7 @@ counter, live progress), gathered for a moment and run without holding any reply
 
 import asyncio
 import collections
+import functools
 import gc
 import json
 import logging
@@ -119,6 +120,7 @@ async def _pool() -> AsyncConnectionPool:
     return pool
 
 
+@functools.cache
 def _numbered(sql: str) -> bytes:
     """psycopg's %s placeholders as PostgreSQL's $1, $2, ... (the statements here hold
     no literal %)."""
@@ -126,33 +128,40 @@ def _numbered(sql: str) -> bytes:
     return (head + "".join(f"${n}{part}" for n, part in enumerate(rest, 1))).encode()
 
 
-_NUMBERED: dict[str, bytes] = {}
+def _dumped(dumper: Transformer, sql: str, params: list):
+    """A call as the wire takes it, or the error its parameters raised."""
+    try:
+        values = dumper.dump_sequence(params, [PyFormat.AUTO] * len(params))
+    except psycopg.Error as exc:
+        return exc
+    return _numbered(sql), values, dumper.types, dumper.formats
 
 
 def _pipeline(conn: psycopg.AsyncConnection, calls: list[tuple[str, list]]):
     """A psycopg generator: the calls sent together in one write, each its own
     statement and its own transaction (a Sync after each, so one call's error or
     rollback touches no other), then each call's result read back in order: the
-    function's value decoded, or the error it raised."""
+    function's value decoded, or the error it raised. A call whose parameters cannot
+    be sent is not sent, and fails alone."""
     pgconn = conn.pgconn
     dumper = Transformer(conn)
+    outcomes = [_dumped(dumper, sql, params) for sql, params in calls]
     pgconn.enter_pipeline_mode()
-    for sql, params in calls:
-        statement = _NUMBERED.get(sql) or _NUMBERED.setdefault(sql, _numbered(sql))
-        values = dumper.dump_sequence(params, [PyFormat.AUTO] * len(params))
-        pgconn.send_query_params(
-            statement, values, param_types=dumper.types, param_formats=dumper.formats
-        )
-        pgconn.pipeline_sync()
+    for outcome in outcomes:
+        if not isinstance(outcome, psycopg.Error):
+            statement, values, types, formats = outcome
+            pgconn.send_query_params(statement, values, param_types=types, param_formats=formats)
+            pgconn.pipeline_sync()
     yield from generators.send(pgconn)
-    outcomes = []
-    for _ in calls:
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, psycopg.Error):
+            continue
         (result,) = yield from generators.fetch_many(pgconn)
         yield from generators.fetch_many(pgconn)  # the call's Sync
         if result.status == pq.ExecStatus.TUPLES_OK:
-            outcomes.append(json.loads(result.get_value(0, 0)))
+            outcomes[i] = json.loads(result.get_value(0, 0))
         else:
-            outcomes.append(_error(result))
+            outcomes[i] = _error(result)
     pgconn.exit_pipeline_mode()
     return outcomes
 
@@ -190,7 +199,8 @@ async def _send(calls: list[tuple[str, list]]) -> list:
             await pool.check()
 
 
-# Pipelines under way: held so that the loop does not drop them half done.
+# Pipelines and answers' effects under way: held so that the loop does not drop them
+# half done.
 _running: set[asyncio.Future] = set()
 
 
@@ -332,8 +342,6 @@ EFFECTS_GATHER_SECONDS = 0.1
 _gathering: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, work.AnswerEffects]" = (
     weakref.WeakKeyDictionary()
 )
-# Effects under way: held so that the loop does not drop them half done.
-_started: set[asyncio.Future] = set()
 
 
 def _gather_effects(**answer) -> None:
@@ -349,12 +357,11 @@ def _run_gathered(loop: asyncio.AbstractEventLoop) -> None:
     effects = _gathering.pop(loop, None)
     if effects:
         future = asyncio.ensure_future(database_work(work.run_answer_effects)(effects))
-        _started.add(future)
-        future.add_done_callback(_finished)
+        _hold(future)
+        future.add_done_callback(_log_failure)
 
 
-def _finished(future: asyncio.Future) -> None:
-    _started.discard(future)
+def _log_failure(future: asyncio.Future) -> None:
     if not future.cancelled() and future.exception() is not None:
         # The answers stand: the safety net settles and scores what a lost job would.
         logger.error("answers' effects failed", exc_info=future.exception())

@@ -5,6 +5,7 @@ import asyncio
 import json
 import uuid
 
+import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -13,7 +14,7 @@ from django.test import Client
 
 from marketplace import services as vetting
 from marketplace.asgi import application
-from tasks import services, work, work_async
+from tasks import services, work, work_async, work_pg
 from tasks.models import Assignment
 from tests.marketplace.test_websocket import session_headers
 from tests.work_helpers import published_set, vetted_workers
@@ -553,3 +554,20 @@ def test_calls_made_together_share_a_write_and_each_commits_or_fails_alone(
         claims[1].assignment.pk: "active",  # rolled back alone
         claims[2].assignment.pk: "submitted",
     }
+
+
+@pytest.mark.skipif(not work_async.in_event_loop(), reason="the event-loop path is PostgreSQL's")
+def test_a_call_whose_parameters_cannot_be_sent_fails_alone(animals, vetted_worker):
+    """It is left out of the write it shared; the claim beside it is made."""
+
+    async def scenario():
+        return await asyncio.gather(
+            work_async._call(work_pg.CLAIM_SQL, [object(), None, 1]),
+            work_async.claim(worker_id=vetted_worker.pk, task_set_id=animals.pk),
+            return_exceptions=True,
+        )
+
+    unsendable, claim = run(scenario)
+    assert isinstance(unsendable, psycopg.ProgrammingError)
+    assert claim.assignment is not None
+    assert Assignment.objects.get(worker=vetted_worker).pk == claim.assignment.pk
