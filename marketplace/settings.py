@@ -272,6 +272,8 @@ WORK_DB_THREADS = env_int("WORK_DB_THREADS", 24, minimum=1)
 # (tasks.work_async) over at most this many connections per process: each call holds
 # one for a millisecond or two.
 WORK_DB_CONNECTIONS = env_int("WORK_DB_CONNECTIONS", 8, minimum=1)
+# Of those, how many carry calls at once: calls made while all are busy wait and go
+# together in the next write, each still its own transaction (tasks.work_async).
 WORK_DB_PIPELINES = env_int("WORK_DB_PIPELINES", 2, minimum=1)
 # --- Quality and reputation (reputation/standing.py explains the model) ---
 QUALITY_FORGETTING_PERMILLE = env_int("QUALITY_FORGETTING_PERMILLE", 970, minimum=500)

@@ -17,14 +17,15 @@ from marketplace.migration_ops import postgres_only_sql
 
 _previous = importlib.import_module("tasks.migrations.0015_withdrawn_gold")
 
-_START = "            v_made := NULL;\n            WITH gold AS (\n"
+_BEFORE = "            v_made := NULL;\n"
+_START = _BEFORE + "            WITH gold AS (\n"
 _END = "            RETURNING id INTO v_made;\n"
 _GOLD_CTE_END = "            ), picked AS (\n"
 
 
 def _split_claim(sql: str) -> str:
-    start = sql.index(_START) + len("            v_made := NULL;\n")
     assert sql.count(_START) == 1
+    start = sql.index(_START) + len(_BEFORE)
     end = sql.index(_END, start) + len(_END)
     with_gold = sql[start:end]
     cte_end = with_gold.index(_GOLD_CTE_END)
