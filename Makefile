@@ -2,6 +2,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# `PORT=8123 make run` serves on another port.
+PORT ?= 8000
 
 .PHONY: run test deps deps-dev lint format migrations-check messages lock clean
 
@@ -33,8 +35,8 @@ run: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:8000 (Ctrl+C to stop)"
-	$(BIN)/daphne -b 127.0.0.1 -p 8000 marketplace.asgi:application
+	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C to stop)"
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) marketplace.asgi:application
 
 test: deps-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
