@@ -82,6 +82,10 @@ class TaskSet(models.Model):
     # When the set last paused itself because workers reported its tasks (tasks.reports).
     # Reports made before then were acted on: they no longer count towards pausing it.
     paused_for_reports_at = models.DateTimeField(null=True, blank=True)
+    # When the requesters were told the set is running out of live checks
+    # (tasks.checks.LOW_LIVE_CHECKS). Cleared once it has enough again, so that each
+    # time it runs low they are told once, not on every check retired.
+    live_checks_low_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -145,6 +149,18 @@ class Task(models.Model):
     # Taken out of circulation because workers reported it disturbing (tasks.reports):
     # closed (is_open false), so it is handed to nobody else and the set can complete.
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # A regular set's check shown back to a worker who failed it (tasks.checks): its
+    # answer is out, so it is retired from the set's live pool. withdrawn_at is set at
+    # the same moment (that is what the claim skips); these say why, and for whom, so
+    # that the reveals one worker may ask for are counted.
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # When a closed regular task's answers were reviewed, paid and scored against their
     # consensus (reputation.services.settle_closed_task, a job after the closing answer
     # commits). Null while open or waiting for that job; gold is never settled.
