@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketplace import csvsafe
 from marketplace.models import Organization, User
 from payouts.currency import plain_amount
 from payouts.models import PartnerBatch, PayoutDestination, PayoutLine, PayoutRun
@@ -48,7 +49,7 @@ def write_batches(*, run: PayoutRun) -> list[PartnerBatch]:
             continue
         centre = centre_lines[0].destination_centre
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csvsafe.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         for line in centre_lines:
             writer.writerow(

@@ -1,4 +1,3 @@
-import csv
 import uuid
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from marketplace import csvsafe
 from marketplace.models import Organization, WorkerProfile
 from marketplace.permissions import requester_required, staff_required
 from marketplace.selectors import requester_organizations
@@ -135,7 +135,7 @@ def requester_statement_csv(request, slug):
     organization = get_object_or_404(requester_organizations(request.user), slug=slug)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="statement-{organization.slug}.csv"'
-    writer = csv.writer(response)
+    writer = csvsafe.writer(response)
     writer.writerow(
         ["date", "entry", "kind", "memo", "account", "amount", "currency", "amount_minor"]
     )
@@ -145,7 +145,7 @@ def requester_statement_csv(request, slug):
                 line.entry.created_at.isoformat(),
                 line.entry_id,
                 line.entry.kind,
-                _csv_safe(line.entry.memo),
+                line.entry.memo,
                 line.account.get_kind_display()
                 + (f" ({line.account.reference})" if line.account.reference else ""),
                 plain_amount(line.amount_minor, line.currency),
@@ -154,11 +154,6 @@ def requester_statement_csv(request, slug):
             ]
         )
     return response
-
-
-def _csv_safe(text: str) -> str:
-    # A memo quotes a set's title, which its requester typed: never a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @login_required

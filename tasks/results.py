@@ -7,7 +7,6 @@ when the task closed, replaced by Dawid-Skene once the set's final results are
 computed (reputation.consensus); plain majority vote only for a task not yet closed.
 Gold tasks are quality checks and are left out of results."""
 
-import csv
 import hashlib
 import hmac
 import io
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db.models import Prefetch
 
+from marketplace import csvsafe
 from tasks.models import Assignment, Task, TaskSet
 
 CHUNK = 2000
@@ -107,7 +107,7 @@ def jsonl_lines(task_set: TaskSet) -> Iterator[str]:
 
 def csv_lines(task_set: TaskSet) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
 
     def flush() -> str:
         text = buffer.getvalue()

