@@ -40,15 +40,24 @@ CONTEST_MIN_SCORE_PERMILLE = 750
 REQUESTER_ROLES = [Membership.Role.ADMIN, Membership.Role.MEMBER]
 
 
-def skill_for(kind: str, language: str = "") -> str:
-    """The skill a set exercises: its kind, and for transcription also its language."""
-    if kind == TaskSet.Kind.TRANSCRIPTION and language:
-        return f"transcription:{language}"
-    return kind
+def skill_for(kind: str, language: str = "", *, organization_id: int | None = None) -> str:
+    """The skill a set exercises: its kind, and for transcription also its language.
+    With an organization, that organization's own qualification in it ("label@org:12"):
+    a standing of its own, which only its own test moves and only its own sets that
+    require the test read, so one organization's test never qualifies anyone for, or
+    cools anyone down on, the platform (the claim's SQL, work_claim, builds the same
+    string)."""
+    skill = f"transcription:{language}" if kind == TaskSet.Kind.TRANSCRIPTION and language else kind
+    if organization_id is not None:
+        return f"{skill}@org:{organization_id}"
+    return skill
 
 
 def set_skill(task_set: TaskSet) -> str:
-    return skill_for(task_set.kind, task_set.language)
+    """The standing a set's checks move: an organization's own test moves only the
+    organization's qualification; every other set, the platform skill."""
+    organization_id = task_set.organization_id if task_set.is_org_test else None
+    return skill_for(task_set.kind, task_set.language, organization_id=organization_id)
 
 
 # --- Folding events into standings ---------------------------------------------
@@ -587,6 +596,11 @@ def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> 
     if not reason:
         raise ValidationError(_("Give the worker a reason."))
     with transaction.atomic():
+    if task_set.is_platform_training and not actor.is_staff:
+        # Its gold decides who is qualified platform-wide (tasks.services.require_member).
+        raise PermissionDenied(
+            _("Only platform staff may change training that qualifies workers platform-wide.")
+        )
         appeal = (
             Appeal.objects.select_for_update()
             .select_related("assignment__task_set", "worker")

@@ -58,8 +58,8 @@ class TaskSetSerializer(serializers.ModelSerializer):
             "id", "organization", "title", "instructions", "kind", "label_options",
             "reward_minor", "currency", "assignments_per_task", "gold_ratio_permille",
             "time_limit_seconds", "expected_seconds_per_task", "priority", "language",
-            "required_skill", "min_reputation_permille", "is_training",
-            "training_answer_budget", "gold_pass_permille", "normalise_case",
+            "required_skill", "min_reputation_permille", "is_training", "is_org_test",
+            "requires_org_test", "training_answer_budget", "gold_pass_permille", "normalise_case",
             "normalise_punctuation", "consensus_model", "target_confidence_permille",
             "max_extra_assignments", "status",
             "created_at", "published_at", "paused_at", "cancelled_at", "paused_for_reports_at",
@@ -105,7 +105,23 @@ class TaskSetCreateSerializer(serializers.Serializer):
     )
     min_reputation_permille = serializers.IntegerField(min_value=0, max_value=1000, default=0)
     is_training = serializers.BooleanField(
-        default=False, help_text="Gold tasks only, for workers not yet qualified in the skill."
+        default=False,
+        help_text=(
+            "Gold tasks only, for workers not yet qualified in the skill. Without is_org_test "
+            "this is platform training, whose pass qualifies for every organization's sets: "
+            "staff only (anyone else gets a 400 naming is_training)."
+        ),
+    )
+    is_org_test = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Your organization's own qualification test (a training set): passing it opens "
+            "only your sets with requires_org_test, never anything on the platform."
+        ),
+    )
+    requires_org_test = serializers.BooleanField(
+        default=False,
+        help_text="Regular sets: workers must also have passed your organization's own test.",
     )
     training_answer_budget = serializers.IntegerField(
         min_value=1, required=False, allow_null=True, default=None,

@@ -34,6 +34,10 @@ class SetSummary(TypedDict):
     min_reputation_permille: int
     priority: int
     is_training: bool
+    # For the organization's own qualification test (tasks.work.set_is_open_to).
+    organization_id: int
+    is_org_test: bool
+    requires_org_test: bool
 
 
 class SetsEvent(TypedDict):
@@ -79,6 +83,9 @@ def set_summary(task_set) -> SetSummary:
         "min_reputation_permille": task_set.min_reputation_permille,
         "priority": task_set.priority,
         "is_training": task_set.is_training,
+        "organization_id": task_set.organization_id,
+        "is_org_test": task_set.is_org_test,
+        "requires_org_test": task_set.requires_org_test,
     }
 
 

@@ -69,8 +69,25 @@ class TaskSetForm(forms.Form):
             "others move it."
         ),
     )
+    # Staff only (removed from the form for anyone else): its pass qualifies workers
+    # for every organization's sets (tasks.services.require_member).
     is_training = forms.BooleanField(
-        label=_("Training set (gold tasks only, for workers not yet qualified)"), required=False
+        label=_(
+            "Platform training (staff only): gold tasks only; passing it qualifies workers "
+            "in this kind of task for every organization's sets"
+        ),
+        required=False,
+    )
+    is_org_test = forms.BooleanField(
+        label=_(
+            "Our own qualification test (gold tasks only): passing it opens only our sets "
+            "that require it"
+        ),
+        required=False,
+    )
+    requires_org_test = forms.BooleanField(
+        label=_("Workers must also have passed our own qualification test for this kind of task"),
+        required=False,
     )
     training_answer_budget = forms.IntegerField(
         label=_("Training answers to fund"), min_value=1, required=False
@@ -114,8 +131,17 @@ class TaskSetForm(forms.Form):
         help_text=_("The escrow covers them all; what is not used comes back."),
     )
 
-    def __init__(self, *args, organizations=None, editing: TaskSet | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        organizations=None,
+        editing: TaskSet | None = None,
+        staff: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        if not staff:
+            del self.fields["is_training"]  # platform training is staff's
         if editing is not None:
             del self.fields["organization"]  # a set never changes organization
             if editing.status != TaskSet.Status.DRAFT:
@@ -145,7 +171,9 @@ class TaskSetForm(forms.Form):
             "centre": task_set.centre,
             "required_skill": task_set.required_skill,
             "min_reputation_percent": task_set.min_reputation_permille // 10,
-            "is_training": task_set.is_training,
+            "is_training": task_set.is_platform_training,
+            "is_org_test": task_set.is_org_test,
+            "requires_org_test": task_set.requires_org_test,
             "training_answer_budget": task_set.training_answer_budget,
             "gold_pass_percent": task_set.gold_pass_permille // 10,
             "normalise_case": task_set.normalise_case,
@@ -174,7 +202,10 @@ class TaskSetForm(forms.Form):
             "centre": data["centre"],
             "required_skill": data["required_skill"],
             "min_reputation_permille": (data["min_reputation_percent"] or 0) * 10,
-            "is_training": data["is_training"],
+            # An organization's own test is a training set too (of its own standing).
+            "is_training": data.get("is_training", False) or data["is_org_test"],
+            "is_org_test": data["is_org_test"],
+            "requires_org_test": data["requires_org_test"],
             "training_answer_budget": data["training_answer_budget"],
             "gold_pass_permille": (data["gold_pass_percent"] or 80) * 10,
             "normalise_case": data["normalise_case"],

@@ -57,8 +57,18 @@ class TaskSet(models.Model):
     # Training: a set of gold tasks only, for workers not yet qualified in its skill.
     # They see the right answer after each one, are paid as usual, and the set is
     # funded for a number of answers rather than per task.
+    # Whose qualification training grants: the platform's (the skill everywhere, for
+    # every organization's sets), so only staff create or change it; or, with
+    # is_org_test, the organization's own test, which qualifies only for that
+    # organization's sets that require it (requires_org_test) and never moves a
+    # worker's platform standing (reputation keeps it under skill_for(...,
+    # organization_id=...)). A requester cannot decide who is qualified for everyone.
     is_training = models.BooleanField(default=False)
+    is_org_test = models.BooleanField(default=False)
     training_answer_budget = models.PositiveIntegerField(null=True, blank=True)
+    # A regular set's extra gate: workers need the platform qualification in its skill
+    # and also its organization's own test passed.
+    requires_org_test = models.BooleanField(default=False)
     # Gold scoring: an answer passes at this credit (exact label 1000, multi-label
     # Jaccard, transcription 1 - character error rate after normalising as below).
     gold_pass_permille = models.PositiveSmallIntegerField(default=800)
@@ -104,6 +114,15 @@ class TaskSet(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-priority"], name="taskset_status_priority"),
+            # An organization's test is a training set; only regular sets require one.
+            models.CheckConstraint(
+                condition=Q(is_org_test=False) | Q(is_training=True),
+                name="taskset_org_test_is_training",
+            ),
+            models.CheckConstraint(
+                condition=Q(requires_org_test=False) | Q(is_training=False),
+                name="taskset_training_requires_no_test",
+            ),
             models.Index(fields=["organization", "-created_at"], name="taskset_org_recent"),
         ]
 
@@ -113,6 +132,12 @@ class TaskSet(models.Model):
     @property
     def is_paused_for_reports(self) -> bool:
         """Paused now by itself, because of workers' reports (not by its requester)."""
+    @property
+    def is_platform_training(self) -> bool:
+        """Training whose pass qualifies a worker in the skill across the platform:
+        created, changed and run by staff only (tasks.services.require_member)."""
+        return self.is_training and not self.is_org_test
+
         return (
             self.status == self.Status.PAUSED
             and self.paused_for_reports_at is not None

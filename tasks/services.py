@@ -32,12 +32,45 @@ Status = TaskSet.Status
 
 
 def require_member(*, actor: User, task_set: TaskSet) -> None:
+    """Who may change a set (create, edit, upload, publish, pause, cancel): members of
+    its organization; and for platform training, only staff among them.
+
+    Platform training decides who is qualified in a skill for every organization's
+    sets, so it is the platform's: a staff member creates it in an organization they
+    belong to (the one that funds it; the demo uses a platform organization), and no
+    requester, even of that organization, can change it."""
     if not Membership.objects.filter(
         user=actor,
         organization_id=task_set.organization_id,
         role__in=[Membership.Role.ADMIN, Membership.Role.MEMBER],
     ).exists():
         raise PermissionDenied(_("Only members of the set's organization may change it."))
+    if task_set.is_platform_training and not actor.is_staff:
+        raise PermissionDenied(
+            _("Only platform staff may change training that qualifies workers platform-wide.")
+        )
+
+
+def _clean_qualification(*, actor: User, task_set: TaskSet) -> None:
+    """The set's training settings, checked for its new state on every write: an
+    organization's own test is training; only staff may make platform training."""
+    if task_set.is_org_test:
+        task_set.is_training = True
+    if task_set.is_training and task_set.requires_org_test:
+        raise ValidationError(
+            {"requires_org_test": _("A training set cannot itself require a test.")}
+        )
+    if task_set.is_platform_training and not actor.is_staff:
+        raise ValidationError(
+            {
+                "is_training": _(
+                    "Only platform staff can create training that qualifies workers across "
+                    "the platform. For a test that gates only your organization's sets, "
+                    "mark the set as your organization's own qualification test "
+                    "(is_org_test)."
+                )
+            }
+        )
 
 
 def clean_label_options(*, kind: str, options: list[str]) -> list[str]:
@@ -59,6 +92,7 @@ def clean_label_options(*, kind: str, options: list[str]) -> list[str]:
 def create_task_set(*, organization, actor: User, **fields) -> TaskSet:
     """A draft set; its settings are checked again when it is published."""
     task_set = TaskSet(organization=organization, created_by=actor, **fields)
+    _clean_qualification(actor=actor, task_set=task_set)
     require_member(actor=actor, task_set=task_set)
     task_set.label_options = clean_label_options(kind=task_set.kind, options=task_set.label_options)
     task_set.full_clean()
@@ -86,6 +120,8 @@ EDITABLE_FIELDS = SAFE_FIELDS_AFTER_PUBLISH | {
     "min_reputation_permille",
     # Quality: how answers are checked and combined, and training.
     "is_training",
+    "is_org_test",
+    "requires_org_test",
     "training_answer_budget",
     "gold_pass_permille",
     "normalise_case",
@@ -121,6 +157,11 @@ def update_task_set(*, task_set_id: int, actor: User, changes: dict) -> TaskSet:
             return task_set
         for name in changed:
             setattr(task_set, name, changes[name])
+        # The new state is checked too: a requester cannot turn its set into platform
+        # training (require_member above checked only the old one).
+        _clean_qualification(actor=actor, task_set=task_set)
+        if "is_org_test" in changed:
+            changed.add("is_training")
         task_set.label_options = clean_label_options(
             kind=task_set.kind, options=task_set.label_options
         )

@@ -40,7 +40,9 @@ def task_set_list(request):
 @requester_required
 def task_set_create(request):
     organizations = requester_organizations(request.user)
-    form = TaskSetForm(request.POST or None, organizations=organizations)
+    form = TaskSetForm(
+        request.POST or None, organizations=organizations, staff=request.user.is_staff
+    )
     if request.method == "POST" and form.is_valid():
         try:
             task_set = services.create_task_set(
@@ -60,7 +62,9 @@ def task_set_create(request):
 def task_set_edit(request, task_set_id: int):
     task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
     initial = TaskSetForm.initial_for(task_set)
-    form = TaskSetForm(request.POST or None, initial=initial, editing=task_set)
+    form = TaskSetForm(
+        request.POST or None, initial=initial, editing=task_set, staff=request.user.is_staff
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.update_task_set(

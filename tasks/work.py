@@ -113,7 +113,9 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile, standings: 
     """The same filter as eligible_sets, for one set (a row or a broadcast summary),
     plus the worker's standing in the set's skill (reputation.selectors.standings_for):
     training sets are for those not yet qualified (and not cooling down after a failed
-    attempt), regular sets for the qualified whose score reaches the set's minimum."""
+    attempt), regular sets for the qualified whose score reaches the set's minimum. An
+    organization's own test is for the platform-qualified who have not passed it; a
+    set that requires it, for those who have as well. work_claim applies the same."""
     get = task_set.get if isinstance(task_set, dict) else lambda name: getattr(task_set, name)
     if get("status") != TaskSet.Status.PUBLISHED:
         return False
@@ -124,16 +126,31 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile, standings: 
     if get("centre_id") and not (profile.enrolled_by_id and profile.centre_id == get("centre_id")):
         return False
     standing = standings.get(skill_for(get("kind"), get("language")))
-    if get("is_training"):
-        if standing is None:
-            return True
-        cooling = standing.cooldown_until is not None and standing.cooldown_until > timezone.now()
-        return standing.state == WorkerSkill.State.TRAINING and not cooling
-    return (
-        standing is not None
-        and standing.state == WorkerSkill.State.QUALIFIED
-        and standing.score_permille >= get("min_reputation_permille")
+    # The organization's own qualification in the skill (a test it runs itself): read
+    # only by its test and by its sets that require it, never by anyone else's.
+    org_standing = standings.get(
+        skill_for(get("kind"), get("language"), organization_id=get("organization_id"))
     )
+    if get("is_training"):
+        if get("is_org_test"):
+            # For those the platform qualified: the test adds to that, never replaces it.
+            return _is_qualified(standing) and _may_train(org_standing)
+        return _may_train(standing)
+    if get("requires_org_test") and not _is_qualified(org_standing):
+        return False
+    return _is_qualified(standing) and standing.score_permille >= get("min_reputation_permille")
+
+
+def _is_qualified(standing: WorkerSkill | None) -> bool:
+    return standing is not None and standing.state == WorkerSkill.State.QUALIFIED
+
+
+def _may_train(standing: WorkerSkill | None) -> bool:
+    """Not qualified yet, and not cooling down after a failed attempt."""
+    if standing is None:
+        return True
+    cooling = standing.cooldown_until is not None and standing.cooldown_until > timezone.now()
+    return standing.state == WorkerSkill.State.TRAINING and not cooling
 
 
 def may_see_set(task_set: TaskSet, profile: WorkerProfile) -> bool:

@@ -5,7 +5,7 @@ import uuid
 from django.test import TestCase
 from django.utils import timezone
 
-from marketplace.models import WorkerProfile
+from marketplace.models import Membership, WorkerProfile
 from payouts import services as ledger
 from reputation.models import WorkerSkill
 from reputation.standing import posterior_permille
@@ -25,7 +25,14 @@ def published_set(
     publish=True,
     **fields,
 ) -> TaskSet:
-    """A label set of `regular` text tasks plus `gold` gold ones, funded and published."""
+    """A label set of `regular` text tasks plus `gold` gold ones, funded and published.
+    Platform training is staff's (tasks.services.require_member): the admin, made a
+    member of the organization that funds it, creates and publishes it."""
+    if fields.get("is_training") and not fields.get("is_org_test"):
+        Membership.objects.get_or_create(
+            user=admin, organization=organization, defaults={"role": Membership.Role.ADMIN}
+        )
+        requester = admin
     ledger.credit_organization(
         organization=organization,
         amount_minor=10_000_000,

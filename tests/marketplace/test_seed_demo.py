@@ -1,3 +1,4 @@
+import re
 from io import StringIO
 
 import pytest
@@ -6,7 +7,7 @@ from django.core.management import call_command
 from marketplace.models import User
 from reputation.models import Flag, WorkerSkill
 from tasks import work
-from tasks.models import TaskSet
+from tasks.models import Task, TaskSet
 
 pytestmark = pytest.mark.django_db
 
@@ -31,3 +32,30 @@ def test_demo_data_has_one_flag_for_the_admin_to_review():
     call_command("seed_demo", stdout=StringIO())
     flag = Flag.objects.get(status="open")
     assert (flag.worker.username, flag.signal) == ("dara", "impossible_activity")
+
+
+def test_demo_checks_are_numbered_like_any_other_task():
+    call_command("seed_demo", stdout=StringIO())
+    tasks = Task.objects.filter(task_set__title="Street signs (demo)")
+    numbers = {}
+    for task in tasks:
+        # One pattern for all: neither the id nor the photo number says "check".
+        external = re.fullmatch(r"sign-(\d+)", task.external_id)
+        photo = re.fullmatch(r".* \(photo (\d+)\)", task.payload_text)
+        assert external and photo and external[1] == photo[1]
+        numbers[int(photo[1])] = task.is_gold
+    assert sorted(numbers) == list(range(1, 47))
+    gold = sorted(number for number, is_gold in numbers.items() if is_gold)
+    assert len(gold) == 6
+    # Mixed in among the regular photos, not a block of their own at either end.
+    assert gold != list(range(41, 47)) and gold != list(range(1, 7))
+    assert min(gold) < 40 and max(gold) > 7
+
+
+def test_demo_training_is_the_platforms_made_by_staff():
+    call_command("seed_demo", stdout=StringIO())
+    training = TaskSet.objects.get(title="Road sign training (demo)")
+    assert training.is_platform_training and training.created_by.is_staff
+    assert training.organization.slug == "platform-training"
+    requester_org = TaskSet.objects.get(title="Street signs (demo)").organization
+    assert training.organization != requester_org

@@ -2,6 +2,7 @@
 centre with a coordinator, vetted workers and one pending application. Safe to run
 again: existing demo users are left as they are."""
 
+import random
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
@@ -14,6 +15,8 @@ from payouts.services import credit_organization
 
 DEMO_TRAINING_TITLE = "Road sign training (demo)"
 DEMO_SET_TITLE = "Street signs (demo)"
+DEMO_PLATFORM_SLUG = "platform-training"
+DEMO_SHUFFLE_SEED = 17
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
 
 WORKERS = [
@@ -104,7 +107,7 @@ class Command(BaseCommand):
                 },
             )
         self._demo_task_set(org, requester)
-        self._demo_training(org, requester)
+        self._demo_training(self._platform_organization(admin), admin)
         self._demo_flag()
         self.stdout.write(
             self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
@@ -144,31 +147,51 @@ class Command(BaseCommand):
             ("A white circle with a red ring and the number 40", "speed limit"),
             ("A blue square with a white letter P", "other"),
         ]
+        regular = [(descriptions[i % 4][0], None) for i in range(40)]
+        gold = descriptions + descriptions[:2]
+        # Checks must look like any other task: one numbering for all, in a shuffled
+        # order (seeded, so every demo database is alike), never a block of its own.
+        photos = regular + gold
+        random.Random(DEMO_SHUFFLE_SEED).shuffle(photos)
         Task.objects.bulk_create(
             Task(
                 task_set=task_set,
-                external_id=f"sign-{i}",
-                payload_text=f"{descriptions[i % 4][0]} (photo {i + 1})",
-            )
-            for i in range(40)
-        )
-        Task.objects.bulk_create(
-            Task(
-                task_set=task_set,
-                external_id=f"check-{i}",
-                payload_text=f"{text} (photo {100 + i})",
-                is_gold=True,
+                external_id=f"sign-{number}",
+                payload_text=f"{text} (photo {number})",
+                is_gold=answer is not None,
                 gold_answer=answer,
-                gold_explanation=f"This describes a {answer} sign.",
+                gold_explanation=f"This describes a {answer} sign." if answer else "",
             )
-            for i, (text, answer) in enumerate(descriptions + descriptions[:2])
+            for number, (text, answer) in enumerate(photos, start=1)
         )
         publish_task_set(task_set_id=task_set.pk, actor=requester)
 
-    def _demo_training(self, org, requester):
-        """A paid training set for the label skill. Sokha starts on it, as every newly
-        vetted worker does; the other demo workers pass it here, through the same
-        claim and submit services a phone uses, so their standings have real events."""
+    def _platform_organization(self, admin):
+        """The platform's own organization, which holds and funds platform training:
+        training that qualifies workers for every organization's sets is staff's, never
+        a requester's (tasks.services.require_member)."""
+        platform, _ = Organization.objects.get_or_create(
+            slug=DEMO_PLATFORM_SLUG,
+            defaults={"name": "Platform training", "kind": Organization.Kind.REQUESTER},
+        )
+        Membership.objects.get_or_create(
+            user=admin, organization=platform, defaults={"role": Membership.Role.ADMIN}
+        )
+        credit_organization(
+            organization=platform,
+            amount_minor=100_00,  # USD cents
+            currency="USD",
+            actor=admin,
+            reason="Demo training budget",
+            idempotency_key="seed-demo:platform-funding",
+        )
+        return platform
+
+    def _demo_training(self, org, staff):
+        """A paid platform training set for the label skill, made by staff. Sokha
+        starts on it, as every newly vetted worker does; the other demo workers pass it
+        here, through the same claim and submit services a phone uses, so their
+        standings have real events."""
         import uuid
 
         from tasks import work
@@ -179,7 +202,7 @@ class Command(BaseCommand):
             return
         task_set = TaskSet.objects.create(
             organization=org,
-            created_by=requester,
+            created_by=staff,
             title=DEMO_TRAINING_TITLE,
             instructions=(
                 "Practice with known answers, paid as usual. After each answer you see the "
@@ -209,7 +232,7 @@ class Command(BaseCommand):
             )
             for i in range(24)
         )
-        publish_task_set(task_set_id=task_set.pk, actor=requester)
+        publish_task_set(task_set_id=task_set.pk, actor=staff)
         answers = {text: answer for text, answer, _why in signs}
         for username in ("dara", "sreymom", "vibol"):
             worker = User.objects.get(username=username)
