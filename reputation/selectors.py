@@ -15,12 +15,13 @@ def standings_for(worker_id: int) -> dict[str, WorkerSkill]:
 
 def recent_checks(worker_id: int, skill: str, limit: int = 20) -> QuerySet[ReputationEvent]:
     """The worker's latest gold and training results in a skill, newest first, with
-    the task (its right answer and explanation may be shown: these were answered)."""
+    the task and its set. A live check's payload and answer must not be shown together
+    (Task.is_live_check, tasks.checks): every worker of the set meets it."""
     return (
         ReputationEvent.objects.filter(
             worker_id=worker_id, skill=skill, source__in=["gold", "training"], voided_at=None
         )
-        .select_related("assignment__task", "assignment__task_set")
+        .select_related("assignment__task__task_set", "assignment__task_set")
         .order_by("-pk")[:limit]
     )
 

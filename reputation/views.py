@@ -13,9 +13,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
@@ -28,7 +30,7 @@ from reputation.forms import AppealDecisionForm, AppealForm
 from reputation.models import Appeal, ReputationEvent, WorkerSkill
 from reputation.selectors import recent_checks, score_interval, standings_for
 from reputation.standing import EventFacts, Standing, apply_event, wilson_bounds
-from tasks import work
+from tasks import checks, work
 from tasks.images import derivative_response
 from tasks.models import Assignment, Task, TaskSet
 
@@ -82,6 +84,44 @@ def task_content(assignment: Assignment, image_url: str) -> dict:
     return {"text": task.payload_text}
 
 
+def is_hidden_check(assignment: Assignment) -> bool:
+    """The worker's answer to a live check (Task.is_live_check): the page says only the
+    set, the day and whether it was accepted. Not its payload, image, answers or
+    explanation, nor the assignment's id, which a worker's client saw with the task."""
+    return assignment.task.is_live_check
+
+
+# A hidden check is named on the page by this, not by its assignment's id: an id would
+# tie the row to the task the worker's client received under it.
+CHECK_HANDLE_SALT = "reputation.views.check_handle"
+# How many of the worker's latest not-accepted checks a handle is looked for among:
+# more than the page lists, fewer than makes the look-up costly.
+CHECK_HANDLES_SEARCHED = 200
+
+
+def check_handle(assignment: Assignment) -> str:
+    value = f"{assignment.worker_id}:{assignment.pk}"
+    return salted_hmac(CHECK_HANDLE_SALT, value, algorithm="sha256").hexdigest()[:32]
+
+
+def _assignment_for_handle(worker, handle: str) -> int:
+    """The id of the worker's own not-accepted check that this handle names, or 404."""
+    candidates = (
+        Assignment.objects.filter(
+            worker=worker,
+            is_gold=True,
+            status=Assignment.Status.SUBMITTED,
+            review_status__in=NOT_ACCEPTED,
+        )
+        .order_by("-pk")
+        .only("pk", "worker_id")[:CHECK_HANDLES_SEARCHED]
+    )
+    for assignment in candidates:
+        if constant_time_compare(check_handle(assignment), handle):
+            return assignment.pk
+    raise Http404
+
+
 # --- The worker's own page -----------------------------------------------------
 
 
@@ -97,6 +137,8 @@ class CheckResult:
     partial: bool  # some credit, not all: "90% right"
     training: bool
     at: datetime
+    hidden: bool  # a live check: none of the above but passed, training and at
+    handle: str  # to ask to see a hidden check not passed; "" otherwise
 
 
 @dataclass(frozen=True)
@@ -127,24 +169,50 @@ def _check_results(worker_id: int, skill: str) -> list[CheckResult]:
         if event.voided_at is not None:
             continue
         assignment = event.assignment
-        # recent_checks only returns answered checks of this worker: showing their
-        # right answer gives nothing away about a task still to be answered.
         task, task_set = assignment.task, assignment.task_set
         credit = event.credit_permille
-        results.append(
-            CheckResult(
-                assignment=assignment,
-                content=task_content(assignment, reverse("work_image", args=[assignment.pk])),
-                answer=shown(assignment.answer),
-                right_answer=shown(task.gold_answer),
-                explanation=task.gold_explanation,
-                passed=credit >= task_set.gold_pass_permille,
-                credit_percent=credit // 10,
-                partial=0 < credit < 1000,
-                training=event.source == ReputationEvent.Source.TRAINING,
-                at=event.created_at,
+        passed = credit >= task_set.gold_pass_permille
+        training = event.source == ReputationEvent.Source.TRAINING
+        if is_hidden_check(assignment):
+            results.append(
+                CheckResult(
+                    assignment=assignment,
+                    content={},
+                    answer="",
+                    right_answer="",
+                    explanation="",
+                    passed=passed,
+                    credit_percent=0,
+                    partial=False,
+                    training=training,
+                    at=event.created_at,
+                    hidden=True,
+                    handle=(
+                        check_handle(assignment)
+                        if not passed and assignment.review_status in NOT_ACCEPTED
+                        else ""
+                    ),
+                )
             )
-        )
+        else:
+            # A training check, or one no longer live (retired, withdrawn, its set
+            # finished): its answer gives nothing away about a check still in use.
+            results.append(
+                CheckResult(
+                    assignment=assignment,
+                    content=task_content(assignment, reverse("work_image", args=[assignment.pk])),
+                    answer=shown(assignment.answer),
+                    right_answer=shown(task.gold_answer),
+                    explanation=task.gold_explanation,
+                    passed=passed,
+                    credit_percent=credit // 10,
+                    partial=0 < credit < 1000,
+                    training=training,
+                    at=event.created_at,
+                    hidden=False,
+                    handle="",
+                )
+            )
         if len(results) == RECENT_CHECKS_SHOWN:
             break
     return results
@@ -215,6 +283,8 @@ class NotAccepted:
     appeal: Appeal | None
     deadline: datetime | None
     can_appeal: bool
+    hidden: bool  # a live check: only the set, the day and that it was not accepted
+    handle: str  # to ask to see it (which retires it); "" unless hidden
 
 
 def _not_accepted(worker, now) -> list[NotAccepted]:
@@ -228,7 +298,7 @@ def _not_accepted(worker, now) -> list[NotAccepted]:
             | Q(appeal__status=Appeal.Status.OPEN)
             | Q(appeal__decided_at__gte=cutoff)
         )
-        .select_related("task", "task_set", "appeal")
+        .select_related("task__task_set", "task_set", "appeal")
         .order_by("-reviewed_at", "-pk")[:APPEALABLE_SHOWN]
     )
     rows = []
@@ -236,6 +306,28 @@ def _not_accepted(worker, now) -> list[NotAccepted]:
         # A missing reverse one-to-one raises a subclass of AttributeError.
         appeal = getattr(assignment, "appeal", None)
         deadline = services.appeal_deadline(assignment)
+        in_window = (
+            appeal is None
+            and assignment.review_status in NOT_ACCEPTED
+            and deadline is not None
+            and now <= deadline
+        )
+        if is_hidden_check(assignment):
+            # To appeal a live check the worker sees it first, which retires it: an
+            # appeal's decision may then say anything about its answer.
+            rows.append(
+                NotAccepted(
+                    assignment=assignment,
+                    content={},
+                    answer="",
+                    appeal=appeal,
+                    deadline=deadline,
+                    can_appeal=False,
+                    hidden=True,
+                    handle=check_handle(assignment) if in_window else "",
+                )
+            )
+            continue
         rows.append(
             NotAccepted(
                 assignment=assignment,
@@ -243,10 +335,9 @@ def _not_accepted(worker, now) -> list[NotAccepted]:
                 answer=shown(assignment.answer),
                 appeal=appeal,
                 deadline=deadline,
-                can_appeal=appeal is None
-                and assignment.review_status in NOT_ACCEPTED
-                and deadline is not None
-                and now <= deadline,
+                can_appeal=in_window,
+                hidden=False,
+                handle="",
             )
         )
     return rows
@@ -292,7 +383,7 @@ def quality_appeal(request, assignment_id: int):
         messages.error(request, _("Say why you think your answer was right."))
     else:
         try:
-            services.file_appeal(
+            checks.file_appeal(
                 worker=request.user,
                 assignment_id=assignment_id,
                 message=form.cleaned_data["message"],
@@ -304,6 +395,65 @@ def quality_appeal(request, assignment_id: int):
                 request, _("Your appeal was sent. An admin will decide; you will be told here.")
             )
     return redirect(f"{reverse('quality_page')}#answer-{assignment_id}")
+
+
+@require_POST
+@worker_profile_required
+def quality_show_check(request):
+    """Show a check the worker did not pass. A live one is retired from its set first
+    (tasks.checks.show_back_check), so what they learn is of no use to anyone else."""
+    assignment_id = _assignment_for_handle(request.user, request.POST.get("check", ""))
+    try:
+        shown_back = checks.show_back_check(worker=request.user, assignment_id=assignment_id)
+    except Assignment.DoesNotExist:
+        raise Http404 from None
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('quality_page')}#appeals")
+    if shown_back.retired:
+        messages.success(
+            request,
+            _("This check is retired: nobody else will be given it. Here is its answer."),
+        )
+    return redirect("quality_check", assignment_id=assignment_id)
+
+
+@worker_profile_required
+def quality_check(request, assignment_id: int):
+    """One check the worker answered, with its right answer and explanation: a training
+    check, or one no longer live. The same 404 for a live check and for anything else,
+    so the address says nothing about which of the worker's tasks were checks."""
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("task__task_set", "task_set", "appeal"),
+        pk=assignment_id,
+        worker=request.user,
+        is_gold=True,
+        status=Assignment.Status.SUBMITTED,
+        gold_credit_permille__isnull=False,
+    )
+    if is_hidden_check(assignment):
+        raise Http404
+    task = assignment.task
+    deadline = services.appeal_deadline(assignment)
+    credit = assignment.gold_credit_permille
+    context = {
+        "assignment": assignment,
+        "content": task_content(assignment, reverse("work_image", args=[assignment.pk])),
+        "answer": shown(assignment.answer),
+        "right_answer": shown(task.gold_answer),
+        "explanation": task.gold_explanation,
+        "passed": credit >= assignment.task_set.gold_pass_permille,
+        "credit_percent": credit // 10,
+        "partial": 0 < credit < 1000,
+        "appeal": getattr(assignment, "appeal", None),
+        "can_appeal": getattr(assignment, "appeal", None) is None
+        and assignment.review_status in NOT_ACCEPTED
+        and deadline is not None
+        and timezone.now() <= deadline,
+        "deadline": deadline,
+        "form": AppealForm(),
+    }
+    return render(request, "reputation/check.html", context)
 
 
 # --- Staff: the appeal queue --------------------------------------------------

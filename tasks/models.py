@@ -111,9 +111,6 @@ class TaskSet(models.Model):
                 condition=Q(expected_seconds_per_task__gt=0),
                 name="taskset_expected_seconds_positive",
             ),
-        ]
-        indexes = [
-            models.Index(fields=["status", "-priority"], name="taskset_status_priority"),
             # An organization's test is a training set; only regular sets require one.
             models.CheckConstraint(
                 condition=Q(is_org_test=False) | Q(is_training=True),
@@ -123,6 +120,9 @@ class TaskSet(models.Model):
                 condition=Q(requires_org_test=False) | Q(is_training=False),
                 name="taskset_training_requires_no_test",
             ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-priority"], name="taskset_status_priority"),
             models.Index(fields=["organization", "-created_at"], name="taskset_org_recent"),
         ]
 
@@ -130,18 +130,29 @@ class TaskSet(models.Model):
         return self.title
 
     @property
-    def is_paused_for_reports(self) -> bool:
-        """Paused now by itself, because of workers' reports (not by its requester)."""
-    @property
     def is_platform_training(self) -> bool:
         """Training whose pass qualifies a worker in the skill across the platform:
         created, changed and run by staff only (tasks.services.require_member)."""
         return self.is_training and not self.is_org_test
 
+    @property
+    def is_paused_for_reports(self) -> bool:
+        """Paused now by itself, because of workers' reports (not by its requester)."""
         return (
             self.status == self.Status.PAUSED
             and self.paused_for_reports_at is not None
             and self.paused_for_reports_at == self.paused_at
+        )
+
+    @property
+    def checks_in_use(self) -> bool:
+        """Its checks are handed out now, or may be again (a draft or paused set): a
+        regular set not completed or cancelled. Their answers must not reach workers
+        (tasks.checks); a training set's answers are shown after each one."""
+        return not self.is_training and self.status in (
+            self.Status.DRAFT,
+            self.Status.PUBLISHED,
+            self.Status.PAUSED,
         )
 
 
@@ -222,6 +233,12 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_set_id}:{self.external_id}"
+
+    @property
+    def is_live_check(self) -> bool:
+        """A check still in its set's pool (not withdrawn or retired) of a set whose
+        checks are in use: nobody may see its payload and its answer together."""
+        return self.is_gold and self.withdrawn_at is None and self.task_set.checks_in_use
 
     @property
     def confidence_percent(self) -> int | None:
