@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from marketplace.models import ApiKey, Organization
 from marketplace.selectors import requester_organizations
 from payouts.currency import CURRENCY_CHOICES
-from tasks import reports, services
+from tasks import checks, reports, services
 from tasks.models import TaskSet, UploadJob
 from tasks.pricing import hourly_pay_minor
 from tasks.results import results_page
@@ -51,6 +51,13 @@ class TaskSetSerializer(serializers.ModelSerializer):
     gold_count = serializers.SerializerMethodField()
     hourly_pay_minor = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
+    live_check_count = serializers.SerializerMethodField(
+        help_text="Checks whose answer no worker has been shown; null when the set's "
+        "checks are not in use (training, completed or cancelled)."
+    )
+    live_checks_low = serializers.SerializerMethodField(
+        help_text="A published set with fewer live checks than tasks.checks.LOW_LIVE_CHECKS."
+    )
 
     class Meta:
         model = TaskSet
@@ -64,6 +71,7 @@ class TaskSetSerializer(serializers.ModelSerializer):
             "max_extra_assignments", "status",
             "created_at", "published_at", "paused_at", "cancelled_at", "paused_for_reports_at",
             "task_count", "gold_count", "hourly_pay_minor", "cost",
+            "live_check_count", "live_checks_low",
         ]  # fmt: skip
 
     def get_task_count(self, task_set) -> int:
@@ -71,6 +79,12 @@ class TaskSetSerializer(serializers.ModelSerializer):
 
     def get_gold_count(self, task_set) -> int:
         return task_set.tasks.filter(is_gold=True).count()
+
+    def get_live_check_count(self, task_set) -> int | None:
+        return checks.live_check_count(task_set)
+
+    def get_live_checks_low(self, task_set) -> bool:
+        return checks.runs_low(task_set, checks.live_check_count(task_set))
 
     def get_hourly_pay_minor(self, task_set) -> int:
         return hourly_pay_minor(

@@ -14,7 +14,7 @@ from marketplace.selectors import requester_organizations
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
 from reputation.services import correct_gold_answer, reject_answer
-from tasks import reports, services
+from tasks import checks, reports, services
 from tasks.forms import TaskFileForm, TaskSetForm
 from tasks.images import derivative_response
 from tasks.models import Task
@@ -32,9 +32,12 @@ from tasks.uploads import upload_tasks
 
 @requester_required
 def task_set_list(request):
-    return render(
-        request, "tasks/set_list.html", {"task_sets": task_sets_with_counts(request.user)}
-    )
+    task_sets = list(task_sets_with_counts(request.user))
+    live_checks = checks.live_check_counts(task_sets)
+    for task_set in task_sets:
+        task_set.live_check_count = live_checks[task_set.pk]
+        task_set.live_checks_low = checks.runs_low(task_set, task_set.live_check_count)
+    return render(request, "tasks/set_list.html", {"task_sets": task_sets})
 
 
 @requester_required
@@ -100,6 +103,7 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
         "short": balance < preview.total_minor,
     }
     progress = set_progress(task_set)
+    live_checks = checks.live_check_count(task_set)
     upload_jobs = list(task_set.upload_jobs.order_by("-created_at")[:5])
     money.update(
         spent=format_amount(progress.spent_minor, task_set.currency),
@@ -135,6 +139,9 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             .order_by("-reviewed_at")[:50],
             "rejection_cap": settings.QUALITY_REJECTIONS_PER_REQUESTER,
             "reports": reports.set_reports(task_set),
+            "live_checks": live_checks,
+            "live_checks_low": checks.runs_low(task_set, live_checks),
+            "low_live_checks": checks.LOW_LIVE_CHECKS,
             "action_error": action_error,
         },
         status=status,
