@@ -408,6 +408,58 @@ def test_wrong_types_get_errors_and_refusals_name_the_message(client, vetted_wor
     assert pong == {"type": "pong"}
 
 
+def test_integers_beyond_the_databases_range_get_an_error_and_the_socket_stays_open(
+    client, vetted_worker, animals, settings
+):
+    settings.WORK_WS_BURST = 100
+    headers = session_headers(client, vetted_worker)
+    huge = 2**64
+
+    async def scenario():
+        ws, _, _ = await connect(headers)
+        await ws.send_json_to({"type": "claim"})
+        task = await ws.receive_json_from(timeout=5)
+        answer = {
+            "type": "submit",
+            "assignment": task["assignment"],
+            "answer": "cat",
+            "submission_id": str(uuid.uuid4()),
+            "next": False,
+        }
+        refused = []
+        for message in (
+            {"type": "claim", "set": huge},
+            {"type": "claim", "set": -huge},
+            {"type": "claim", "set": 0},
+            {**answer, "assignment": huge},
+            {**answer, "assignment": -huge},
+            {**answer, "seconds": huge},
+            {**answer, "seconds": 2**31},  # past PostgreSQL's integer, within bigint
+            {"type": "release", "assignment": huge},
+            {"type": "hello", "version": huge},
+        ):
+            await ws.send_json_to(message)
+            refused.append(await ws.receive_json_from(timeout=5))
+        # The same socket still works: the held task is resent, then answered.
+        await ws.send_json_to({"type": "claim", "set": animals.pk})
+        resent = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({**answer, "seconds": 9})
+        submitted = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return task, refused, resent, submitted
+
+    task, refused, resent, submitted = run(scenario)
+    assert [r["type"] for r in refused] == ["error"] * 9
+    assert [r["code"] for r in refused[:-1]] == ["bad_message"] * 8
+    assert refused[-1]["code"] == "unsupported_version"
+    assert refused[3]["assignment"] == 2**64  # the refusal names the message it refuses
+    assert all(r["message"] for r in refused)
+    assert resent["assignment"] == task["assignment"]
+    assert submitted["type"] == "submitted"
+    assignment = Assignment.objects.get(pk=task["assignment"])
+    assert (assignment.status, assignment.seconds_spent) == ("submitted", 9)
+
+
 def test_a_trainee_gets_feedback_and_the_sets_change_when_they_qualify(
     client, requester_org, requester, admin_user, animals
 ):
