@@ -2,7 +2,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils.translation import gettext as _
 
-from marketplace.events import user_group
+from marketplace.events import account_group, session_group, user_group
 from marketplace.selectors import requester_organizations
 
 
@@ -30,7 +30,23 @@ class GroupMembership:
             await self.channel_layer.group_discard(group, self.channel_name)
 
 
-class UserEventsConsumer(GroupMembership, AsyncJsonWebsocketConsumer):
+class SignedInSocket(GroupMembership):
+    """A socket that lasts only as long as the sign-in it was opened with: it joins its
+    user's and its session's groups, which marketplace.events closes on sign-out, a new
+    password or a deactivated account."""
+
+    def sign_in_groups(self) -> list[str]:
+        groups = [account_group(self.scope["user"].pk)]
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            groups.append(session_group(session_key))
+        return groups
+
+    async def account_signed_out(self, event: dict) -> None:
+        await self.close(code=4401)
+
+
+class UserEventsConsumer(SignedInSocket, AsyncJsonWebsocketConsumer):
     """Pushes a signed-in user's own notifications (vetting decisions and the like),
     and live progress of their organizations' task sets."""
 
@@ -39,7 +55,9 @@ class UserEventsConsumer(GroupMembership, AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        await self.join_groups([user_group(user.pk), *await _organization_groups(user)])
+        await self.join_groups(
+            [user_group(user.pk), *self.sign_in_groups(), *await _organization_groups(user)]
+        )
         await self.accept()
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):

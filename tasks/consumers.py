@@ -11,7 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from marketplace import presence
-from marketplace.consumers import GroupMembership
+from marketplace.consumers import SignedInSocket
 from marketplace.models import User, WorkerProfile
 from reputation.selectors import standings_for
 from tasks import events, protocol, work, work_async
@@ -127,7 +127,7 @@ def _optional_int(value, name: str, valid: tuple[int, int]) -> int | None:
 PARSE_LIMIT_FACTOR = 4
 
 
-class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
+class WorkConsumer(SignedInSocket, AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Channels' own dispatch first closes stale database connections through the
         # one thread shared by all sync code: a hop there for every message of every
@@ -156,7 +156,9 @@ class WorkConsumer(GroupMembership, AsyncWebsocketConsumer):
         self.tokens = float(settings.WORK_WS_BURST)
         self.refilled_at = time.monotonic()
         self.presence_touched_at = self.refilled_at
-        await self.join_groups([events.WORKERS_GROUP, events.work_group(user.pk)])
+        await self.join_groups(
+            [events.WORKERS_GROUP, events.work_group(user.pk), *self.sign_in_groups()]
+        )
         await self.accept()
 
     async def _keep_presence(self) -> None:
