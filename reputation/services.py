@@ -24,6 +24,7 @@ from marketplace.services import notify, record_audit
 from payouts.earnings import settle_assignment_pay, settle_task_pay
 from reputation import aggregation, flags, fraud_triggers, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
+from reputation.selectors import trust_of
 from reputation.standing import EventFacts, Standing, apply_event
 from tasks import events
 from tasks.models import Assignment, Task, TaskSet
@@ -421,6 +422,23 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> None:
         return
     task.settled_at = now
     task.save(update_fields=[*estimate, "settled_at"])
+    _review_against_consensus(
+        task_id=task.pk,
+        task_set=task_set,
+        answers=answers,
+        consensus=consensus,
+        confidence=confidence,
+        now=now,
+    )
+
+
+def _review_against_consensus(
+    *, task_id: int, task_set: TaskSet, answers: list, consensus, confidence: int, now
+) -> list[Assignment]:
+    """Review the task's pending answers against its consensus, record the agreement
+    evidence (only when the consensus is sure) and pay them. Returns those reviewed.
+    Holding the task's row lock; takes the standings', then the ledger's."""
+    skill = set_skill(task_set)
     sure = confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
     rows = _locked_standings([a.worker_id for a in answers], skill) if sure else {}
     reviewed, agreements = [], []
@@ -460,7 +478,94 @@ def _settle(task: Task, task_set: TaskSet, *, now) -> None:
             change = _fold(row, event)
             _after_change(assignment, skill, change, row)
     # After the standings (lock order): the answers' pay, in one journal entry.
-    settle_task_pay(reviewed, task_id=task.pk, task_set=task_set, now=now)
+    settle_task_pay(reviewed, task_id=task_id, task_set=task_set, now=now)
+    return reviewed
+
+
+# A withdrawn task's answers are reviewed against their consensus only when at least
+# this many of them agree with it: a lone answer is its own consensus and agrees with
+# itself, and one of two disagreeing answers "wins" on its worker's score alone.
+WITHDRAWN_CONSENSUS_MIN_AGREEING = 2
+# An answer nothing could check is used in the results only if its worker's trust in
+# the skill (reputation.selectors.trust_permille) reaches this: a worker with a track
+# record of mostly right answers (qualified workers with 20 checks' worth of evidence
+# at a score of 750 or more). Below it, a fresh account answering a task and two more
+# getting it withdrawn would otherwise have its answer taken on faith.
+UNCHECKED_ANSWER_MIN_TRUST_PERMILLE = 750
+
+
+@dataclass(frozen=True)
+class WithdrawnReview:
+    by_consensus: bool  # reviewed against the other answers, or on trust alone
+    approved: int
+    not_used: int  # paid, left out of the results, in the requester's "not used" list
+
+
+def review_withdrawn_task_answers(*, task: Task, task_set: TaskSet, now) -> WithdrawnReview:
+    """Review the answers given to a regular task before it was withdrawn on workers'
+    reports (tasks.reports). It will never get the answers its consensus waited for,
+    but its answers are not waved through either:
+    - With a sure consensus among them that WITHDRAWN_CONSENSUS_MIN_AGREEING or more
+      agree with, they are reviewed as any settled task's are: those that agree
+      approved, the rest not used, with agreement evidence for all.
+    - Otherwise nothing can check them. An answer whose worker is trusted in the skill
+      (UNCHECKED_ANSWER_MIN_TRUST_PERMILLE) is approved; any other is not used, with a
+      reason saying why, and lands in the requester's "not used" list, where they can
+      look at it and reject it if it is wrong (unpaid; the worker may appeal). No
+      reputation evidence is recorded: nothing was learnt about anyone.
+    Every answer is paid either way (not used is paid): a worker who answered before
+    the task was withdrawn did the work, and the withdrawal was not their doing; only
+    the requester's rejection takes the pay back, as for any answer.
+    Call holding the task's row lock (the order a settlement takes): the answers, then
+    the standings, then the ledger are locked after it."""
+    answers = list(
+        # Locked, as settling a task reads them: a requester's reject, an appeal or a
+        # ban's voiding waits for this review to commit.
+        Assignment.objects.select_for_update()
+        .filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
+        .exclude(review_status=Review.REJECTED)
+        .select_related("worker")
+        .order_by("worker_id")
+    )
+    skill = set_skill(task_set)
+    if len(answers) >= WITHDRAWN_CONSENSUS_MIN_AGREEING:
+        weights = worker_weights([a.worker_id for a in answers], skill)
+        consensus, confidence = live_estimate(
+            task_set, [a.answer for a in answers], [weights[a.worker_id] for a in answers]
+        )
+        agreeing = sum(
+            scoring.passes(task_set, scoring.credit_permille(task_set, a.answer, consensus))
+            for a in answers
+        )
+        if (
+            confidence >= CONSENSUS_EVIDENCE_MIN_PERMILLE
+            and agreeing >= WITHDRAWN_CONSENSUS_MIN_AGREEING
+        ):
+            reviewed = _review_against_consensus(
+                task_id=task.pk,
+                task_set=task_set,
+                answers=answers,
+                consensus=consensus,
+                confidence=confidence,
+                now=now,
+            )
+            approved = sum(a.review_status == Review.APPROVED for a in reviewed)
+            return WithdrawnReview(True, approved, len(reviewed) - approved)
+    pending = [a for a in answers if a.review_status == Review.PENDING]
+    trust = trust_of([a.worker_id for a in pending], skill)
+    unchecked_reason = _(
+        "This task was withdrawn after workers reported it, before enough other "
+        "answers could confirm yours. Your answer is paid; the requester may review it."
+    )
+    for assignment in pending:
+        trusted = trust[assignment.worker_id] >= UNCHECKED_ANSWER_MIN_TRUST_PERMILLE
+        assignment.review_status = Review.APPROVED if trusted else Review.SOFT_REJECTED
+        assignment.review_reason = "" if trusted else unchecked_reason
+        assignment.reviewed_at = now
+        assignment.save(update_fields=["review_status", "review_reason", "reviewed_at"])
+    settle_task_pay(pending, task_id=task.pk, task_set=task_set, now=now)
+    approved = sum(a.review_status == Review.APPROVED for a in pending)
+    return WithdrawnReview(False, approved, len(pending) - approved)
 
 
 def review_restored_answer(*, assignment: Assignment) -> None:
@@ -474,7 +579,8 @@ def review_restored_answer(*, assignment: Assignment) -> None:
     if task.settled_at is None and task.withdrawn_at is None:
         settle_closed_task(task_id=task.pk)  # closed, waiting for (or by) this answer
         return
-    # Settled without it, or withdrawn on reports (whose answers are all accepted).
+    # Settled without it, or withdrawn on reports: the worker did the work and the ban
+    # that kept it out of the review was wrong.
     assignment.review_status = Review.APPROVED
     assignment.review_reason = _("Restored when the decision on your account was reversed.")
     assignment.reviewed_at = timezone.now()

@@ -370,7 +370,11 @@ class ReportedTaskSerializer(serializers.Serializer):
     disturbing = serializers.IntegerField(help_text="Workers who reported it disturbing.")
     latest_at = serializers.DateTimeField(help_text="The latest report.")
     withdrawn_at = serializers.DateTimeField(
-        allow_null=True, help_text="Set once two workers found it disturbing: nobody else sees it."
+        allow_null=True,
+        help_text=(
+            "Set once enough workers with a good track record found it disturbing: nobody "
+            "else sees it."
+        ),
     )
 
 

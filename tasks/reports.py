@@ -1,15 +1,24 @@
 """Workers' reports of tasks: a task given back as broken or disturbing.
 
+A report counts for its worker's trust in the set's skill
+(reputation.selectors.trust_permille: a low score or little evidence behind it
+counts less), and each worker counts once however many tasks they report,
+with their share capped, so that no single worker, and no handful of fresh accounts,
+can stop work that others want done.
+
 What a report sets off, in the transaction that releases the task
 (tasks.work.release_assignment), with the set's row locked before anything else:
-- A task that WITHDRAW_AFTER_DISTURBING workers reported disturbing is withdrawn:
-  nobody else is shown it and the set can still complete; the other claims on it are
-  withdrawn. A regular task's answers already given are approved (paid); a check's
-  were scored as checks.
-- A published set pauses itself once the reports made since it last did so reach
-  pause_threshold(); its requester's organization admins and the staff are told.
-  Reports made before that pause no longer count, so resuming does not pause it again
-  on the same reports.
+- A task whose distinct disturbing-reporters' trust reaches
+  WITHDRAW_DISTURBING_PERMILLE is withdrawn: nobody else is shown it and the set can
+  still complete; the other claims on it are withdrawn. A regular task's answers
+  already given are reviewed (reputation.services.review_withdrawn_task_answers) and
+  paid; a check's were scored as checks.
+- A published set pauses itself once the trust of the distinct workers who reported
+  its tasks since it last did so reaches pause_threshold() report units; its
+  requester's organization admins and the staff are told. Reports made before that
+  pause no longer count, and neither do the workers who made them: the requester's
+  resume answered them, and the same few workers must not be able to pause the set
+  again after every resume.
 
 And what the requester (their set's page, the REST API) and staff (/staff/reports/)
 read of them. Each (task, worker) has one assignment, so each report is a distinct
@@ -20,30 +29,67 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
-from payouts.earnings import settle_assignment_pay
+from reputation.selectors import trust_of
+from reputation.services import review_withdrawn_task_answers, set_skill
 from tasks import events, services
 from tasks.models import Assignment, Task, TaskSet
 from tasks.work import complete_if_finished, withdraw_claims
 
 Reason = Assignment.ReleaseReason
 REPORT_REASONS = (Reason.BROKEN, Reason.DISTURBING)
-# Two workers, not one: a single report may be one person's sensitivity or a slip of
-# the finger; two independent ones are enough to spare everyone after them.
-WITHDRAW_AFTER_DISTURBING = 2
+# One report unit: what one fully trusted worker's report weighs (trust is 0..1000).
+REPORT_UNIT_PERMILLE = 1000
+# A task is withdrawn as disturbing at two report units of its reporters' trust, each
+# worker's share capped at one unit (report_share_cap). That always takes two workers
+# or more, since one report may be one person's sensitivity or a slip of the finger:
+# two with a good track record spare everyone after them. Two accounts fresh from
+# training (half a unit each) cannot; it takes four of them, or twenty with nothing
+# behind them (TRUST_MIN_PERMILLE).
+WITHDRAW_DISTURBING_PERMILLE = 2 * REPORT_UNIT_PERMILLE
 
 
 def pause_threshold(regular_tasks: int) -> int:
-    """Reports that pause a set of this many regular tasks: TASK_REPORTS_PAUSE_PERMILLE
-    of them rounded up (in integers: 20 permille of 101 tasks is 3), at least
-    TASK_REPORTS_PAUSE_MIN."""
+    """Report units that pause a set of this many regular tasks:
+    TASK_REPORTS_PAUSE_PERMILLE of them rounded up (in integers: 20 permille of 101
+    tasks is 3), at least TASK_REPORTS_PAUSE_MIN. Each unit is one trusted worker."""
     share = -(-settings.TASK_REPORTS_PAUSE_PERMILLE * regular_tasks // 1000)
     return max(settings.TASK_REPORTS_PAUSE_MIN, share)
+
+
+def report_share_cap(needed_permille: int) -> int:
+    """The most any one worker's reports add towards a total of needed_permille: one
+    report unit, and never more than half of it, so that it always takes two workers
+    at least, however low the threshold is set."""
+    return min(REPORT_UNIT_PERMILLE, needed_permille // 2)
+
+
+@dataclass(frozen=True)
+class Tally:
+    reporters: int  # distinct workers counted
+    trust_permille: int  # their trust, each capped at report_share_cap(needed)
+    needed_permille: int
+
+    @property
+    def reached(self) -> bool:
+        return self.trust_permille >= self.needed_permille
+
+
+def tally(*, reporter_ids, skill: str, needed_permille: int) -> Tally:
+    """The capped trust of these distinct reporters in the skill, against a need."""
+    reporter_ids = set(reporter_ids)
+    cap = report_share_cap(needed_permille)
+    trust = trust_of(sorted(reporter_ids), skill)
+    return Tally(
+        reporters=len(reporter_ids),
+        trust_permille=sum(min(cap, weight) for weight in trust.values()),
+        needed_permille=needed_permille,
+    )
 
 
 # --- What a report sets off -------------------------------------------------------
@@ -67,20 +113,31 @@ def lock_set_for_report(*, assignment_id: int, worker: User) -> TaskSet | None:
 
 def task_reported(*, assignment: Assignment, task_set: TaskSet) -> None:
     """Act on a report just saved. Call in the release transaction, holding the set's
-    row lock (lock_set_for_report), then the released assignment's."""
+    row lock (lock_set_for_report), then the released assignment's. Since every
+    report on the set takes that lock first, reports are counted one at a time."""
     now = assignment.released_at or timezone.now()
     if assignment.release_reason == Reason.DISTURBING:
         _withdraw_if_disturbing(task_id=assignment.task_id, task_set=task_set, now=now)
     _pause_if_many_reports(task_set=task_set)
 
 
+def disturbing_tally(*, task_id: int, task_set: TaskSet) -> Tally:
+    """The workers who reported this task disturbing, weighed by their trust."""
+    return tally(
+        reporter_ids=Assignment.objects.filter(
+            task_id=task_id, release_reason=Reason.DISTURBING
+        ).values_list("worker_id", flat=True),
+        skill=set_skill(task_set),
+        needed_permille=WITHDRAW_DISTURBING_PERMILLE,
+    )
+
+
 def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -> None:
     task = Task.objects.only("withdrawn_at").get(pk=task_id)
     if task.withdrawn_at is not None:
         return
-    reporters = Assignment.objects.filter(task_id=task_id, release_reason=Reason.DISTURBING)
-    disturbing = reporters.count()
-    if disturbing < WITHDRAW_AFTER_DISTURBING:
+    disturbing = disturbing_tally(task_id=task_id, task_set=task_set)
+    if not disturbing.reached:
         return
     # The other claims first, then the task: the order an answer takes them in (its
     # claim, then the task's counter), so neither waits on the other. A withdrawn claim
@@ -98,17 +155,31 @@ def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -
         task.save(update_fields=["withdrawn_at", "is_open"])
         outcome = {"gold": True}
     else:
-        # Settled here: its answers are approved and paid below, and it never gets a
-        # consensus (the settling job leaves a withdrawn task alone).
+        # Settled here: its answers are reviewed and paid below, and it never gets a
+        # consensus of the answers it waited for (the settling job leaves a withdrawn
+        # task alone). Under the task's lock, which is what a settlement takes first.
         task.settled_at = now
         task.save(update_fields=["withdrawn_at", "is_open", "settled_at"])
-        outcome = {"answers_approved": _approve_answers_given(task_id=task_id, now=now)}
+        review = review_withdrawn_task_answers(task=task, task_set=task_set, now=now)
+        outcome = {
+            "answers_reviewed_by_consensus": review.by_consensus,
+            "answers_approved": review.approved,
+            "answers_not_used": review.not_used,
+        }
     record_audit(
         actor=None,
         action="task.withdrawn",
         target=task,
-        reason=f"reported disturbing by {disturbing} workers",
-        data={"disturbing_reports": disturbing, **outcome},
+        reason=(
+            f"reported disturbing by {disturbing.reporters} workers "
+            f"(trust {disturbing.trust_permille} of {disturbing.needed_permille} needed)"
+        ),
+        data={
+            "disturbing_reporters": disturbing.reporters,
+            "trust_permille": disturbing.trust_permille,
+            "needed_permille": disturbing.needed_permille,
+            **outcome,
+        },
     )
     if task.is_gold:
         return
@@ -118,33 +189,27 @@ def _withdraw_if_disturbing(*, task_id: int, task_set: TaskSet, now: datetime) -
     transaction.on_commit(lambda: complete_if_finished(task_set_id=task_set.pk), robust=True)
 
 
-def _approve_answers_given(*, task_id: int, now: datetime) -> int:
-    """The withdrawn task never gets its consensus, which is what reviews answers:
-    those already given are approved and paid, as review does when consensus is unsure.
-    Under the task's lock, which is what a review of them takes first."""
-    pending = list(
-        Assignment.objects.select_for_update()
-        .filter(
-            task_id=task_id,
-            status=Assignment.Status.SUBMITTED,
-            review_status=Assignment.ReviewStatus.PENDING,
-        )
-        .order_by("pk")
-    )
-    for answer in pending:
-        answer.review_status = Assignment.ReviewStatus.APPROVED
-        answer.reviewed_at = now
-        answer.save(update_fields=["review_status", "reviewed_at"])
-        settle_assignment_pay(answer, now=now)
-    return len(pending)
-
-
-def reports_towards_pause(task_set: TaskSet) -> int:
-    """Reports on the set since it last paused itself for reports."""
+def pause_tally(task_set: TaskSet) -> Tally:
+    """The workers whose reports count towards pausing the set now, weighed by their
+    trust: those who reported its tasks since it last paused itself for reports, less
+    those whose reports already counted towards that pause or an earlier one."""
     reports = Assignment.objects.filter(task_set=task_set, release_reason__in=REPORT_REASONS)
+    recent = reports
     if task_set.paused_for_reports_at is not None:
-        reports = reports.filter(released_at__gt=task_set.paused_for_reports_at)
-    return reports.count()
+        # Every report made before the last pause counted towards one: the windows
+        # between pauses cover all of them.
+        heard = reports.filter(
+            worker_id=OuterRef("worker_id"), released_at__lte=task_set.paused_for_reports_at
+        )
+        recent = reports.filter(released_at__gt=task_set.paused_for_reports_at).exclude(
+            Exists(heard)
+        )
+    regular_tasks = Task.objects.filter(task_set=task_set, is_gold=False).count()
+    return tally(
+        reporter_ids=recent.values_list("worker_id", flat=True).distinct(),
+        skill=set_skill(task_set),
+        needed_permille=pause_threshold(regular_tasks) * REPORT_UNIT_PERMILLE,
+    )
 
 
 def _pause_if_many_reports(*, task_set: TaskSet) -> None:
@@ -152,22 +217,28 @@ def _pause_if_many_reports(*, task_set: TaskSet) -> None:
     # current, and no other report on it is being counted at the same time.
     if task_set.status != TaskSet.Status.PUBLISHED:
         return
-    reports = reports_towards_pause(task_set)
-    threshold = pause_threshold(Task.objects.filter(task_set=task_set, is_gold=False).count())
-    if reports < threshold:
+    counted = pause_tally(task_set)
+    if not counted.reached:
         return
     services.pause_locked_task_set_as_system(
         task_set=task_set,
         action="auto_paused",
-        reason=f"{reports} reports from workers (threshold {threshold})",
-        data={"reports": reports, "threshold": threshold},
+        reason=(
+            f"{counted.reporters} workers reported tasks (trust {counted.trust_permille} "
+            f"of {counted.needed_permille} needed)"
+        ),
+        data={
+            "reporters": counted.reporters,
+            "trust_permille": counted.trust_permille,
+            "needed_permille": counted.needed_permille,
+        },
     )
     task_set.paused_for_reports_at = task_set.paused_at
     task_set.save(update_fields=["paused_for_reports_at"])
-    _tell_about_pause(task_set, reports)
+    _tell_about_pause(task_set, counted.reporters)
 
 
-def _tell_about_pause(task_set: TaskSet, reports: int) -> None:
+def _tell_about_pause(task_set: TaskSet, reporters: int) -> None:
     """The organization's admins, who can fix and resume the set, and the staff."""
     recipients = (
         User.objects.filter(
@@ -187,14 +258,14 @@ def _tell_about_pause(task_set: TaskSet, reports: int) -> None:
                 user=user,
                 subject=_("Task set paused: workers reported its tasks"),
                 body=_(
-                    "Workers made %(n)d reports of tasks in “%(set)s” (%(organization)s) as "
+                    "%(n)d workers reported tasks in “%(set)s” (%(organization)s) as "
                     "broken or disturbing, so the set was paused and its open claims were "
                     "withdrawn. Check the reported tasks and the instructions on the set's "
-                    "page, then resume the set, or cancel it. Tasks two workers found "
-                    "disturbing are already withdrawn."
+                    "page, then resume the set, or cancel it. Tasks that several workers "
+                    "with a good track record found disturbing are already withdrawn."
                 )
                 % {
-                    "n": reports,
+                    "n": reporters,
                     "set": task_set.title,
                     "organization": task_set.organization.name,
                 },
