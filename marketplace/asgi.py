@@ -1,5 +1,6 @@
 """ASGI entry point, served by Daphne: HTTP to Django, WebSockets through origin
-validation (ALLOWED_HOSTS) and session authentication."""
+validation (marketplace.origins: the site's own origin or WEBSOCKET_ALLOWED_ORIGINS)
+and session authentication."""
 
 import os
 
@@ -10,15 +11,13 @@ django_asgi_app = get_asgi_application()  # first: it sets up apps before consum
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from marketplace.origins import SiteOriginValidator  # noqa: E402
 from marketplace.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

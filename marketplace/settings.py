@@ -33,6 +33,17 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         raise ImproperlyConfigured(
             f"CSRF_TRUSTED_ORIGINS entry {_origin!r} must start with http:// or https://."
         )
+# Pages that may open the WebSockets besides the site's own origin (marketplace/origins.py):
+# scheme://host[:port] exactly as a browser sends it, no wildcards.
+WEBSOCKET_ALLOWED_ORIGINS = env_list(
+    "WEBSOCKET_ALLOWED_ORIGINS", [o for o in CSRF_TRUSTED_ORIGINS if "*" not in o]
+)
+for _origin in WEBSOCKET_ALLOWED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")) or "*" in _origin:
+        raise ImproperlyConfigured(
+            f"WEBSOCKET_ALLOWED_ORIGINS entry {_origin!r} must be a whole origin "
+            "(http:// or https://, a host, an optional port), without wildcards."
+        )
 
 INSTALLED_APPS = [
     "daphne",  # before staticfiles: its runserver serves ASGI

@@ -45,6 +45,25 @@ MAX_VOTE_ACCURACY = 0.99
 TIE_TOLERANCE = 1e-9
 # Laplace smoothing: one pseudo-count per estimated cell, so no probability is 0 and no log is -inf.
 SMOOTHING = 1.0
+# Full Dawid-Skene: each row of a worker's confusion matrix starts as this many pseudo-answers
+# spread like the worker's own one-coin row (accuracy on the diagonal, the rest even), so a worker
+# with a handful of answers in a class stays close to their one-coin self instead of being
+# flattened toward 1/K by per-cell pseudo-counts (23.5% accuracy on sparse sets that way).
+FULL_SHRINKAGE = 12.0
+# ... and that one-coin row's accuracy starts as this many answers at the crowd's pooled accuracy.
+POOLED_STRENGTH = 2.0
+# No class prior may fall below this share of an even split: once a prior nears 0, EM can never
+# bring the class back, and a rare class (10% of a 90/10 set) must stay reachable.
+MIN_CLASS_PRIOR_SHARE = 0.1
+# model="auto" uses the full matrices only when the answers carry enough evidence per class:
+# at least this share of the answers comes from workers with FULL_MIN_ANSWERS_PER_CLASS expected
+# answers in every class. Below that, most rows would be the shrinkage target anyway, and the
+# extra K*K parameters per worker only add variance (sparse sets, one-answer workers).
+FULL_MIN_ANSWERS_PER_CLASS = 10
+FULL_MIN_ANSWER_SHARE = 0.8
+# Ties that weights cannot break are drawn at random from this seed, per task, so a tie is
+# neither biased toward label 0 nor different between two runs over the same set.
+TIE_SEED = 20_261_207
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,10 @@ class LabelResult:
     labels: np.ndarray  # (n_tasks,) int label index per task, -1 if the task has no answers
     confidence: np.ndarray  # (n_tasks,) posterior probability of the chosen label, 0 if no answers
     worker_accuracy: np.ndarray  # (n_workers,) estimated P(correct); see each function
+    # Dawid-Skene only: the model that produced the labels and why ("requested", or for
+    # model="auto" "enough_answers_per_class" / "too_few_answers_per_class").
+    model: str = ""
+    model_reason: str = ""
 
 
 class MultilabelResult(NamedTuple):
@@ -121,33 +144,42 @@ def dawid_skene(
     n_workers: int,
     n_labels: int,
     *,
-    model: Literal["one_coin", "full"] = "one_coin",
+    model: Literal["one_coin", "full", "auto"] = "one_coin",
     gold: dict[int, int] | None = None,
     max_iter: int = 100,
     tol: float = 1e-6,
     prior_accuracy=None,
+    seed: int = TIE_SEED,
 ) -> LabelResult:
     """Dawid-Skene EM for a set's final labels.
 
     one_coin: each worker has one accuracy p, wrong answers spread evenly over the other labels;
     few parameters, so it is the default for sparse sets. full: a K x K confusion matrix per
-    worker, which also learns systematic confusions (a worker who swaps two labels still informs).
-    Class priors are estimated. Gold tasks (task -> true label) are one-hot on every iteration, so
-    they anchor the worker estimates; a gold task keeps its gold label with confidence 1 even
-    without answers.
+    worker, which also learns systematic confusions (a worker who swaps two labels still informs);
+    each row is shrunk toward the worker's one-coin row by FULL_SHRINKAGE pseudo-answers, so
+    workers with little evidence in a class fall back to one accuracy instead of to noise. auto:
+    one_coin first, then full from its posterior only when the answers carry enough evidence per
+    class (see FULL_MIN_ANSWERS_PER_CLASS); result.model and result.model_reason say which ran.
+    Class priors are estimated and floored (MIN_CLASS_PRIOR_SHARE). Gold tasks (task -> true
+    label) are one-hot on every iteration, so they anchor the worker estimates; a gold task keeps
+    its gold label with confidence 1 even without answers.
 
-    Starts from the majority-vote shares, or, given prior_accuracy (n_workers,) e.g. from
-    reputation, from the one-coin posterior with those accuracies. Stops when no posterior moves
-    by tol or after max_iter iterations. Deterministic. worker_accuracy: p (one_coin) or the mean
+    Starts from the majority-vote shares, or, given prior_accuracy (n_workers,) of probabilities
+    e.g. from reputation, from the one-coin posterior with those accuracies. Stops when no
+    posterior moves by tol or after max_iter iterations. worker_accuracy: p (one_coin) or the mean
     of the confusion matrix's diagonal (full); a worker with no answers gets the smoothed prior.
+
+    Ties (within TIE_TOLERANCE) go to the label whose answers weigh more (each answer weighs its
+    worker's estimated log-odds), then to a label drawn at random from seed, per task: the same
+    set gives the same labels on every run, and no label index is favoured.
 
     Known limit of one_coin (crowd-kit's OneCoinDawidSkene shares it): it cannot describe a
     worker who always gives the same answer, and when several such workers give the same label,
     "every task is that label and they are perfect" is its most likely explanation. Gold tasks
     (about a third in tests/reputation) or model="full" avoid that collapse.
     """
-    if model not in ("one_coin", "full"):
-        raise ValueError(f"model must be 'one_coin' or 'full', not {model!r}")
+    if model not in ("one_coin", "full", "auto"):
+        raise ValueError(f"model must be 'one_coin', 'full' or 'auto', not {model!r}")
     task_idx, worker_idx, label_idx = _checked_answers(
         task_idx, worker_idx, label_idx, n_tasks, n_workers, n_labels
     )
@@ -159,11 +191,21 @@ def dawid_skene(
     # Tasks that carry evidence for the class priors; unanswered ones would only echo the prior.
     informative = answered.copy()
     informative[gold_tasks] = True
+    fixed = (gold_tasks, gold_rows)
 
     if prior_accuracy is not None:
-        accuracy = np.clip(np.asarray(prior_accuracy, dtype=float), 1e-3, 1 - 1e-3)
+        accuracy = np.asarray(prior_accuracy, dtype=float)
         if accuracy.shape != (n_workers,):
             raise ValueError("prior_accuracy must have one entry per worker")
+        if (
+            not np.all(np.isfinite(accuracy))
+            or accuracy.min(initial=0) < 0
+            or accuracy.max(initial=0) > 1
+        ):
+            raise ValueError("prior_accuracy must hold probabilities in [0, 1]")
+        # Clipped only now that it is known to be a probability: 0 and 1 would give infinite
+        # log-odds, and one reputation must not decide a task alone.
+        accuracy = np.clip(accuracy, 1e-3, 1 - 1e-3)
         posterior = _softmax(
             _one_coin_log_lik(task_idx, worker_idx, label_idx, accuracy, n_tasks, n_labels)
         )
@@ -173,6 +215,53 @@ def dawid_skene(
         posterior = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / n_labels)
     posterior[gold_tasks] = gold_rows
 
+    answers = (task_idx, worker_idx, label_idx)
+    reason = "requested"
+    chosen = model
+    if model != "one_coin":
+        # Full starts from the converged one-coin posterior: from the vote shares its first
+        # M-step sees rows of a few answers each and can lock a rare class out for good.
+        posterior = _em(posterior, answers, informative, fixed, n_workers, n_labels, "one_coin",
+                        max_iter, tol)  # fmt: skip
+    if model == "auto":
+        if _enough_for_full(posterior, answers, n_workers, n_labels):
+            chosen, reason = "full", "enough_answers_per_class"
+        else:
+            chosen, reason = "one_coin", "too_few_answers_per_class"
+    if chosen == "full" or model == "one_coin":
+        posterior = _em(posterior, answers, informative, fixed, n_workers, n_labels, chosen,
+                        max_iter, tol)  # fmt: skip
+
+    # Re-estimate the workers from the final posteriors, so accuracies and labels agree.
+    _, worker_params = _m_step(
+        posterior, informative, task_idx, worker_idx, label_idx, n_workers, n_labels, chosen
+    )
+    if chosen == "one_coin":
+        worker_accuracy = worker_params
+    else:
+        worker_accuracy = worker_params.diagonal(axis1=1, axis2=2).mean(axis=1)
+
+    answer_weight = _vote_log_odds(worker_accuracy, n_labels)[worker_idx]
+    weight = _per_task_label_sum(task_idx, label_idx, answer_weight, n_tasks, n_labels)
+    draw = np.random.default_rng(seed).random((n_tasks, n_labels))
+    labels = _argmax_with_ties(posterior, tie_key=weight, then=draw)
+    confidence = posterior[np.arange(n_tasks), labels]
+    labels[~informative] = -1
+    confidence[~informative] = 0.0
+    return LabelResult(
+        labels=labels,
+        confidence=confidence,
+        worker_accuracy=worker_accuracy,
+        model=chosen,
+        model_reason=reason,
+    )
+
+
+def _em(posterior, answers, informative, fixed, n_workers, n_labels, model, max_iter, tol):
+    """Alternate M and E steps from posterior until nothing moves by tol; gold rows stay fixed."""
+    task_idx, worker_idx, label_idx = answers
+    gold_tasks, gold_rows = fixed
+    n_tasks = posterior.shape[0]
     for _ in range(max_iter):
         class_prior, worker_params = _m_step(
             posterior, informative, task_idx, worker_idx, label_idx, n_workers, n_labels, model
@@ -189,21 +278,18 @@ def dawid_skene(
         posterior = updated
         if moved < tol:
             break
+    return posterior
 
-    # Re-estimate the workers from the final posteriors, so accuracies and labels agree.
-    _, worker_params = _m_step(
-        posterior, informative, task_idx, worker_idx, label_idx, n_workers, n_labels, model
-    )
-    if model == "one_coin":
-        worker_accuracy = worker_params
-    else:
-        worker_accuracy = worker_params.diagonal(axis1=1, axis2=2).mean(axis=1)
 
-    labels = _argmax_with_ties(posterior)
-    confidence = posterior[np.arange(n_tasks), labels]
-    labels[~informative] = -1
-    confidence[~informative] = 0.0
-    return LabelResult(labels=labels, confidence=confidence, worker_accuracy=worker_accuracy)
+def _enough_for_full(posterior, answers, n_workers, n_labels) -> bool:
+    """Whether FULL_MIN_ANSWER_SHARE of the answers come from workers with at least
+    FULL_MIN_ANSWERS_PER_CLASS expected answers on tasks of every class."""
+    task_idx, worker_idx, _label_idx = answers
+    if task_idx.size == 0 or n_labels < 2:
+        return False
+    per_class = _rows_sum(worker_idx, posterior[task_idx], n_workers)  # (n_workers, n_labels)
+    rich = per_class.min(axis=1) >= FULL_MIN_ANSWERS_PER_CLASS
+    return bool(rich[worker_idx].mean() >= FULL_MIN_ANSWER_SHARE)
 
 
 def multilabel_dawid_skene(
@@ -348,16 +434,20 @@ def _vote_log_odds(accuracy, n_labels):
     return np.log(clipped * (n_labels - 1) / (1 - clipped))
 
 
-def _argmax_with_ties(scores, tie_key=None):
-    """Row argmax treating scores within TIE_TOLERANCE as equal: the larger tie_key wins, then
-    the lower index. With tie_key (vote counts), a column with tie_key 0 only wins a row of
-    zeros."""
+def _argmax_with_ties(scores, tie_key=None, then=None):
+    """Row argmax treating scores within TIE_TOLERANCE as equal: the larger tie_key wins (also
+    within TIE_TOLERANCE), then the larger `then` (a per-cell random draw), else the lower index.
+    With a non-negative tie_key (vote counts), a column with tie_key 0 only wins a row of zeros."""
     if scores.shape[0] == 0:
         return np.zeros(0, dtype=np.intp)
     on_top = scores >= scores.max(axis=1, keepdims=True) - TIE_TOLERANCE
     if tie_key is None:
         return on_top.argmax(axis=1)
-    return np.where(on_top, tie_key, -1.0).argmax(axis=1)
+    keyed = np.where(on_top, tie_key, -np.inf)
+    if then is None:
+        return keyed.argmax(axis=1)
+    on_top &= keyed >= keyed.max(axis=1, keepdims=True) - TIE_TOLERANCE
+    return np.where(on_top, then, -1.0).argmax(axis=1)
 
 
 def _softmax(log_scores):
@@ -377,25 +467,40 @@ def _finish(labels, posterior, answered, worker_idx, task_idx, label_idx, n_work
 
 
 def _m_step(posterior, informative, task_idx, worker_idx, label_idx, n_workers, n_labels, model):
-    """Class priors and worker parameters from the current posteriors, Laplace-smoothed."""
+    """Class priors (from the informative tasks' posteriors) and worker parameters, smoothed (see
+    SMOOTHING, FULL_SHRINKAGE) and with the class priors floored (MIN_CLASS_PRIOR_SHARE)."""
     class_prior = (posterior[informative].sum(axis=0) + SMOOTHING) / (
         informative.sum() + n_labels * SMOOTHING
     )
+    class_prior = np.maximum(class_prior, MIN_CLASS_PRIOR_SHARE / n_labels)
+    class_prior /= class_prior.sum()
+    # Expected number of right answers over the number of answers.
+    right = posterior[task_idx, label_idx]
+    accuracy = (np.bincount(worker_idx, right, n_workers) + SMOOTHING) / (
+        np.bincount(worker_idx, minlength=n_workers) + 2 * SMOOTHING
+    )
     if model == "one_coin":
-        # Expected number of right answers over the number of answers.
-        right = posterior[task_idx, label_idx]
-        accuracy = (np.bincount(worker_idx, right, n_workers) + SMOOTHING) / (
-            np.bincount(worker_idx, minlength=n_workers) + 2 * SMOOTHING
-        )
         return class_prior, accuracy
-    # confusion[w, true, answered]: expected counts, then each row normalised.
+    # The shrinkage target's accuracy leans on the crowd's pooled accuracy rather than on 0.5: a
+    # worker seen once is more likely as good as the crowd than a coin, and with a coin as target
+    # single-answer tasks lose their answer's weight and drift to the largest class.
+    pooled = (right.sum() + SMOOTHING) / (right.size + 2 * SMOOTHING)
+    accuracy = (np.bincount(worker_idx, right, n_workers) + POOLED_STRENGTH * pooled) / (
+        np.bincount(worker_idx, minlength=n_workers) + POOLED_STRENGTH
+    )
+    # counts[w, true, answered]: expected counts; each row then gets FULL_SHRINKAGE
+    # pseudo-answers shaped like the worker's one-coin row before it is normalised.
     answer_posterior = posterior[task_idx]
     cell = worker_idx * n_labels + label_idx
-    confusion = np.full((n_workers, n_labels, n_labels), SMOOTHING)
+    counts = np.zeros((n_workers, n_labels, n_labels))
     for true_label in range(n_labels):
-        confusion[:, true_label, :] += np.bincount(
+        counts[:, true_label, :] = np.bincount(
             cell, answer_posterior[:, true_label], n_workers * n_labels
         ).reshape(n_workers, n_labels)
+    wrong = (1 - accuracy) / max(1, n_labels - 1)
+    target = np.broadcast_to(wrong[:, None, None], counts.shape).copy()
+    target[:, np.arange(n_labels), np.arange(n_labels)] = accuracy[:, None]
+    confusion = counts + FULL_SHRINKAGE * target
     confusion /= confusion.sum(axis=2, keepdims=True)
     return class_prior, confusion
 

@@ -16,6 +16,9 @@ from reputation.services import set_skill, worker_weights
 from tasks.models import Assignment, Task, TaskSet
 
 WRITE_BATCH = 5000
+# The method stored when "full" was asked for but the set had too few answers per worker and
+# class for it (reputation.aggregation.FULL_MIN_ANSWERS_PER_CLASS); tasks.results explains it.
+FULL_FELL_BACK = "dawid_skene_one_coin_fallback"
 
 
 def aggregate_set(*, task_set_id: int) -> int:
@@ -45,8 +48,9 @@ def aggregate_set(*, task_set_id: int) -> int:
         results = _multilabel(task_set, task_idx, worker_idx, answers, gold, position, task_ids)
         method = "dawid_skene_per_label"
     else:
-        results = _labels(task_set, task_idx, worker_idx, answers, gold, position, task_ids, scores)
-        method = f"dawid_skene_{task_set.consensus_model}"
+        results, method = _labels(
+            task_set, task_idx, worker_idx, answers, gold, position, task_ids, scores
+        )
 
     updates = [
         (int(task_id), answer, round(1000 * confidence))
@@ -107,14 +111,19 @@ def _labels(task_set, task_idx, worker_idx, answers, gold, position, task_ids, s
         len(task_ids),
         len(scores),
         len(options),
-        model=task_set.consensus_model,
+        # A requester's "full" is a wish, not an order: full matrices on too few answers per
+        # class collapse classes, so the set's own evidence decides, and the method says so.
+        model="auto" if task_set.consensus_model == "full" else "one_coin",
         gold=gold_idx,
         prior_accuracy=scores,
     )
+    method = f"dawid_skene_{result.model}"
+    if task_set.consensus_model == "full" and result.model != "full":
+        method = FULL_FELL_BACK
     return [
         (options[label] if label >= 0 else None, float(confidence))
         for label, confidence in zip(result.labels, result.confidence, strict=True)
-    ]
+    ], method
 
 
 def _multilabel(task_set, task_idx, worker_idx, answers, gold, position, task_ids):

@@ -21,6 +21,21 @@ from marketplace import csvsafe
 from tasks.models import Assignment, Task, TaskSet
 
 CHUNK = 2000
+# Which model produced an aggregated answer, and why, in the requester's words. Machine-read
+# exports keep "method"; the note is for people reading the file.
+METHOD_NOTES = {
+    "majority": "Plain majority of the answers so far (the task is not closed yet).",
+    "weighted_vote": "Vote weighted by each worker's reputation, when the task closed.",
+    "dawid_skene_one_coin": "Dawid-Skene with one accuracy per worker.",
+    "dawid_skene_full": "Dawid-Skene with a full confusion matrix per worker.",
+    "dawid_skene_one_coin_fallback": (
+        "Dawid-Skene with one accuracy per worker: the full confusion matrix was asked for, "
+        "but workers had too few answers in some class for it to be reliable."
+    ),
+    "dawid_skene_per_label": "Dawid-Skene per label (multi-label).",
+    "rover": "Word-by-word vote over the aligned transcriptions (ROVER).",
+    "rover_graphemes": "Character-by-character vote over the aligned transcriptions (ROVER).",
+}
 
 
 def pseudonym(task_set_id: int, worker_id: int) -> str:
@@ -84,6 +99,7 @@ def _result(task_set: TaskSet, task: Task) -> dict:
         "aggregated_answer": aggregated,
         "confidence": confidence,
         "method": method,
+        "method_note": METHOD_NOTES.get(method, ""),
         "answers": answers,
         "metadata": task.metadata,
     }
@@ -116,8 +132,9 @@ def csv_lines(task_set: TaskSet) -> Iterator[str]:
         return text
 
     writer.writerow(
-        ["external_id", "aggregated_answer", "confidence", "answer_count", "answers", "metadata"]
-    )
+        ["external_id", "aggregated_answer", "confidence", "answer_count", "answers", "metadata",
+         "method"]
+    )  # fmt: skip
     yield flush()
     for result in iter_results(task_set):
         aggregated = result["aggregated_answer"]
@@ -129,6 +146,7 @@ def csv_lines(task_set: TaskSet) -> Iterator[str]:
                 len(result["answers"]),
                 json.dumps(result["answers"], ensure_ascii=False),
                 json.dumps(result["metadata"], ensure_ascii=False),
+                result["method"],
             ]
         )
         yield flush()

@@ -315,3 +315,111 @@ def test_normalise_text():
     assert normalise_text("Hello, world! «Don't» — ok", strip_punctuation=True) == (
         "hello world dont ok"
     )
+
+
+# --- Full Dawid-Skene on sparse and skewed sets; model choice; priors; ties (issue 20) ---
+
+
+def sparse_crowd(seed, n_tasks=1500):
+    """Two answers a task: one from a core of 30 workers, one from a worker who answers once."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, N_LABELS, n_tasks)
+    accuracy = np.concatenate([rng.uniform(0.6, 0.95, 30), rng.uniform(0.5, 0.95, n_tasks)])
+    task_idx = np.repeat(np.arange(n_tasks), 2)
+    worker_idx = np.empty(2 * n_tasks, dtype=np.intp)
+    worker_idx[0::2] = rng.integers(0, 30, n_tasks)
+    worker_idx[1::2] = 30 + np.arange(n_tasks)
+    right = truth[task_idx]
+    wrong = (right + rng.integers(1, N_LABELS, right.size)) % N_LABELS
+    label_idx = np.where(rng.random(right.size) < accuracy[worker_idx], right, wrong)
+    return task_idx, worker_idx, label_idx, truth, 30 + n_tasks
+
+
+def test_full_dawid_skene_stays_near_one_coin_on_sparse_answers():
+    task_idx, worker_idx, label_idx, truth, n_workers = sparse_crowd(5)
+    args = (task_idx, worker_idx, label_idx, truth.size, n_workers, N_LABELS)
+    one_coin = (dawid_skene(*args).labels == truth).mean()
+    full = (dawid_skene(*args, model="full").labels == truth).mean()
+    # Unregularised, full collapsed whole classes here (23.5% in the issue's simulator).
+    assert one_coin > 0.7
+    assert full > one_coin - 0.04
+
+
+def test_full_dawid_skene_follows_single_answers_and_is_not_swayed_by_a_gold_task():
+    # 40 tasks answered once each, by 40 different workers.
+    n_tasks = 40
+    answers = np.arange(n_tasks) % N_LABELS
+    single = dawid_skene(
+        np.arange(n_tasks), np.arange(n_tasks), answers, n_tasks, n_tasks, N_LABELS, model="full"
+    )
+    assert np.array_equal(single.labels, answers)
+    assert np.all(single.confidence > 0.3)  # unregularised: 0.25, the answer counted for nothing
+
+    # Two workers agree on 3 for task 0; task 1 is gold, label 1 (unregularised: all three 1).
+    task_idx, worker_idx, label_idx = [0, 0, 1, 1, 2], [0, 1, 2, 3, 4], [3, 3, 0, 0, 2]
+    result = dawid_skene(task_idx, worker_idx, label_idx, 3, 5, N_LABELS, model="full", gold={1: 1})
+    assert result.labels.tolist() == [3, 1, 2]
+
+
+def test_auto_uses_full_only_where_every_class_has_enough_answers():
+    task_idx, worker_idx, label_idx, truth, n_workers = sparse_crowd(6)
+    sparse = dawid_skene(
+        task_idx, worker_idx, label_idx, truth.size, n_workers, N_LABELS, model="auto"
+    )
+    assert (sparse.model, sparse.model_reason) == ("one_coin", "too_few_answers_per_class")
+
+    accuracy = np.full(8, 0.85)
+    task_idx, worker_idx, label_idx, truth, _ = synthetic_crowd(8, n_tasks=2000, accuracy=accuracy)
+    dense = dawid_skene(task_idx, worker_idx, label_idx, 2000, 8, N_LABELS, model="auto")
+    assert (dense.model, dense.model_reason) == ("full", "enough_answers_per_class")
+    assert (dense.labels == truth).mean() > 0.9
+    assert dawid_skene(task_idx, worker_idx, label_idx, 2000, 8, N_LABELS).model == "one_coin"
+
+
+def test_a_rare_class_survives_when_full_is_asked_for_on_sparse_answers():
+    # 90/10 over two labels, two answers a task: one from a core of 30, one from a newcomer.
+    task_idx, worker_idx, _labels, _truth, n_workers = sparse_crowd(12)
+    rng = np.random.default_rng(12)
+    n_tasks = task_idx.size // 2
+    truth = (rng.random(n_tasks) < 0.1).astype(np.intp)
+    label_idx = np.where(rng.random(task_idx.size) < 0.85, truth[task_idx], 1 - truth[task_idx])
+    args = (task_idx, worker_idx, label_idx, n_tasks, n_workers, 2)
+    one_coin = dawid_skene(*args).labels
+    auto = dawid_skene(*args, model="auto")
+    rare = truth == 1
+    # What a requester who asks for the full model gets: one-coin here, and the reason why
+    # (unregularised full recalled the rare class on 1% of its tasks on these answers).
+    assert auto.model_reason == "too_few_answers_per_class"
+    assert (auto.labels[rare] == 1).mean() >= (one_coin[rare] == 1).mean() - 0.05 > 0.6
+
+
+@pytest.mark.parametrize("bad", [np.nan, -0.1, 1.5, np.inf])
+def test_dawid_skene_refuses_a_prior_that_is_not_a_probability(bad):
+    prior = np.array([0.8, bad])
+    with pytest.raises(ValueError, match="probabilities"):
+        dawid_skene([0, 0], [0, 1], [1, 2], 1, 2, N_LABELS, prior_accuracy=prior)
+
+
+def test_dawid_skene_ties_are_drawn_per_task_not_given_to_the_lower_label():
+    # Two workers who always disagree, symmetrically: every task is an exact tie of 0 and 1.
+    n_tasks = 200
+    task_idx = np.repeat(np.arange(n_tasks), 2)
+    worker_idx = np.tile([0, 1], n_tasks)
+    label_idx = np.where(
+        np.arange(2 * n_tasks) % 4 < 2, np.tile([0, 1], n_tasks), np.tile([1, 0], n_tasks)
+    )
+    first = dawid_skene(task_idx, worker_idx, label_idx, n_tasks, 2, N_LABELS)
+    again = dawid_skene(task_idx, worker_idx, label_idx, n_tasks, 2, N_LABELS)
+    assert set(first.labels.tolist()) == {0, 1}
+    assert 0.3 < (first.labels == 0).mean() < 0.7
+    assert np.array_equal(first.labels, again.labels)
+
+
+def test_dawid_skene_ties_go_to_the_heavier_answers_first():
+    # Task 0: worker 0 (right on every other task) says 2, worker 1 (wrong elsewhere) says 3;
+    # the one-coin posterior is no tie there, so this pins the label to the heavier answer.
+    task_idx = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    worker_idx = np.array([0, 1, 0, 2, 0, 2, 1, 2])
+    label_idx = np.array([2, 3, 1, 1, 0, 0, 3, 0])
+    result = dawid_skene(task_idx, worker_idx, label_idx, 4, 3, N_LABELS)
+    assert result.labels[0] == 2

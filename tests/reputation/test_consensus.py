@@ -127,3 +127,24 @@ def test_cancelling_a_set_still_aggregates_the_answers_given(
         services.cancel_task_set(task_set_id=task_set.pk, actor=requester)
     task.refresh_from_db()
     assert task.aggregated_answer == "bird" and task.aggregation_method.startswith("dawid")
+
+
+def test_a_full_model_request_on_a_small_set_says_one_coin_was_used_and_why(
+    requester_org, requester, admin_user
+):
+    task_set = make_set(requester_org, requester, admin_user)
+    TaskSet.objects.filter(pk=task_set.pk).update(consensus_model="full")
+    workers = vetted_workers(3)
+    for task in task_set.tasks.filter(is_gold=False):
+        for worker in workers:
+            submitted(task, worker, "cat")
+    aggregate_set(task_set_id=task_set.pk)
+    methods = set(task_set.tasks.filter(is_gold=False).values_list("aggregation_method", flat=True))
+    assert methods == {"dawid_skene_one_coin_fallback"}
+
+    first = next(results.iter_results(task_set))
+    assert first["method"] == "dawid_skene_one_coin_fallback"
+    assert "too few answers" in first["method_note"]
+    header, row = list(results.csv_lines(task_set))[:2]
+    assert header.rstrip().endswith(",method")
+    assert row.rstrip().endswith(",dawid_skene_one_coin_fallback")
