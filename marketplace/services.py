@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from marketplace import login_throttle
 from marketplace.events import send_to_user_on_commit
 from marketplace.models import (
     ApiKey,
@@ -393,6 +394,42 @@ def redeem_setup_code(*, setup_code: SetupCode, password: str) -> User:
     user.save(update_fields=["password"])
     record_audit(actor=user, action="setup_code.redeem", target=user)
     return user
+
+
+# --- Sign-in throttle ---------------------------------------------------------------------
+
+
+def _may_unlock_sign_in(actor: User, profile: WorkerProfile) -> bool:
+    if actor.is_active and actor.is_staff:
+        return True
+    # A coordinator, for the workers their centre enrolled (as centre_cohort): a worker
+    # who merely named the centre when applying is not the centre's to manage.
+    return (
+        actor.is_active
+        and profile.enrolled_by_id is not None
+        and Membership.objects.filter(
+            organization_id=profile.centre_id, user=actor, role=Membership.Role.COORDINATOR
+        ).exists()
+    )
+
+
+@transaction.atomic
+def unlock_sign_in(*, profile: WorkerProfile, actor: User) -> None:
+    """Let a worker try their password (and set-up code) again at once, from every
+    address: clears the growing delays their failed attempts built up."""
+    if not _may_unlock_sign_in(actor, profile):
+        raise PermissionDenied(_("Only staff or the worker's centre may unlock their sign-in."))
+    user = profile.user
+    logins = {user.username, user.email, *user.emailaddress_set.values_list("email", flat=True)}
+    record_audit(actor=actor, action="worker.unlock_sign_in", target=profile)
+
+    def forget() -> None:
+        login_throttle.forget_logins(logins)
+        login_throttle.forget_setup_code_guesses(user.username)
+
+    # The counts live in the cache, outside the transaction: cleared once the audit row
+    # is committed, so no unlock goes unrecorded. Clearing twice is harmless.
+    transaction.on_commit(forget)
 
 
 # --- API keys ----------------------------------------------------------------------------

@@ -191,8 +191,12 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SIGNUP_FORM_CLASS = "marketplace.forms.SignupExtraForm"
 ACCOUNT_ADAPTER = "marketplace.adapters.AccountAdapter"
 ACCOUNT_RATE_LIMITS = {
-    "login": env_str("RATE_LIMIT_LOGIN", "30/m/ip"),
-    "login_failed": env_str("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),
+    # Every sign-in, right or wrong, per address: a centre's cohort of ~100 signs in
+    # together at the start of a session, from one address.
+    "login": env_str("RATE_LIMIT_LOGIN", "200/m/ip"),
+    # Off: failed sign-ins are throttled per (login, address) pair instead, by
+    # marketplace.login_throttle (LOGIN_* below), so a centre is not locked out at once.
+    "login_failed": "",
     "signup": env_str("RATE_LIMIT_SIGNUP", "10/h/ip"),
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
@@ -203,6 +207,24 @@ ACCOUNT_RATE_LIMITS = {
 # Reverse proxies in front of Daphne (a load balancer, nginx): allauth then reads the
 # client's address, for its per-IP rate limits, from X-Forwarded-For. 0: REMOTE_ADDR.
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Failed sign-ins, per (login, client address) pair (marketplace/login_throttle.py): the
+# first LOGIN_FREE_FAILURES are free, then the n-th failure makes that pair wait 2**n
+# seconds (8 s after the third, then 16 s, 32 s, ...) up to LOGIN_MAX_DELAY_SECONDS. From
+# one address a guesser soon gets 4 tries an hour at a login; a worker who forgot their
+# password never waits longer than the cap; someone elsewhere typing their username cannot
+# lock them out at all. A pair's count is forgotten LOGIN_FAILURE_MEMORY_SECONDS after its
+# last failure, at once after the right password, or when the worker's coordinator or
+# staff unlock them.
+LOGIN_FREE_FAILURES = env_int("LOGIN_FREE_FAILURES", 3, minimum=1)
+LOGIN_MAX_DELAY_SECONDS = env_int("LOGIN_MAX_DELAY_SECONDS", 15 * 60, minimum=1)
+LOGIN_FAILURE_MEMORY_SECONDS = env_int("LOGIN_FAILURE_MEMORY_SECONDS", 24 * 3600, minimum=60)
+# Against one address trying passwords across many usernames: after
+# LOGIN_ADDRESS_FAILURE_LIMIT failures in a LOGIN_ADDRESS_WINDOW_SECONDS window, the address
+# waits for the window to end. 400 in 15 minutes: a centre of ~100 people, each mistyping
+# three times in one sitting, stays under it; a sprayer gets at most 1,600 guesses an hour,
+# against passwords that passed Django's common-password check.
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 400, minimum=1)
+LOGIN_ADDRESS_WINDOW_SECONDS = env_int("LOGIN_ADDRESS_WINDOW_SECONDS", 15 * 60, minimum=1)
 SETUP_CODE_VALID_DAYS = env_int("SETUP_CODE_VALID_DAYS", 30, minimum=1)
 ENROLMENT_MAX_ROWS = env_int("ENROLMENT_MAX_ROWS", 2000, minimum=1)
 ENROLMENT_MAX_BYTES = env_int("ENROLMENT_MAX_BYTES", 1_000_000, minimum=1)

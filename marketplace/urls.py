@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
@@ -6,6 +7,10 @@ from marketplace import health, views
 from payouts import views as payout_views
 from reputation import flag_views
 from tasks.urls import staff_urlpatterns as task_report_urls
+
+# Staff sign in through the site's login page, where failed sign-ins are throttled
+# (marketplace.login_throttle); the admin's own form would check passwords unthrottled.
+admin.site.login = login_required(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,11 +30,21 @@ urlpatterns = [
         views.centre_reissue_code,
         name="centre_reissue_code",
     ),
+    path(
+        "centre/<slug:slug>/workers/<int:profile_id>/unlock/",
+        views.centre_unlock_sign_in,
+        name="centre_unlock_sign_in",
+    ),
     path("requester/", views.requester_home, name="requester_home"),
     path("requester/sets/", include("tasks.urls")),
     path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),
+    path(
+        "staff/vetting/<int:profile_id>/unlock/",
+        views.vetting_unlock_sign_in,
+        name="vetting_unlock_sign_in",
+    ),
     path("staff/appeals/", include("reputation.staff_urls")),
     path("staff/flags/", include("reputation.flag_urls")),
     path(

@@ -199,6 +199,21 @@ def centre_reissue_code(request, centre: Organization, profile_id: int):
     return render(request, "marketplace/centre_codes.html", {"centre": centre, "issued": [issued]})
 
 
+@require_POST
+@coordinator_required
+def centre_unlock_sign_in(request, centre: Organization, profile_id: int):
+    profile = get_object_or_404(centre_cohort(centre), pk=profile_id)
+    services.unlock_sign_in(profile=profile, actor=request.user)
+    messages.success(request, _sign_in_unlocked(profile))
+    return redirect("centre_home", slug=centre.slug)
+
+
+def _sign_in_unlocked(profile: WorkerProfile) -> str:
+    return _("%(name)s may sign in again now, from any device.") % {
+        "name": profile.display_name or profile.user.username
+    }
+
+
 # --- Requesters -------------------------------------------------------------------------
 
 
@@ -338,6 +353,15 @@ def vetting_detail(request, profile_id: int):
         {"profile": profile, "form": form, "history": history},
         status=status,
     )
+
+
+@require_POST
+@staff_required
+def vetting_unlock_sign_in(request, profile_id: int):
+    profile = get_object_or_404(WorkerProfile.objects.select_related("user"), pk=profile_id)
+    services.unlock_sign_in(profile=profile, actor=request.user)
+    messages.success(request, _sign_in_unlocked(profile))
+    return redirect("vetting_detail", profile_id=profile.pk)
 
 
 @require_POST
