@@ -35,7 +35,7 @@
   }
   function connect() {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/events/");
-    ws.onopen = function () { delay = 1000; box.dataset.live = "open"; };
+    ws.onopen = function () { ws.opened = true; delay = 1000; box.dataset.live = "open"; };
     ws.onmessage = function (e) {
       var msg = JSON.parse(e.data);
       if (msg.type === "notification" && list) show(msg);
@@ -43,7 +43,9 @@
     };
     ws.onclose = function (e) {
       box.dataset.live = "closed";
-      if (e.code === 4401) return; // signed out: do not retry
+      // Signed out (here or in another tab), or the password changed: reload, so the page
+      // no longer shows the account. Refused at the start: do not retry.
+      if (e.code === 4401) { if (ws.opened) location.reload(); return; }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 60000);
     };

@@ -259,6 +259,7 @@ function connect() {
   const sock = new WebSocket(url);
   ws = sock;
   sock.onopen = () => {
+    sock.opened = true;
     delay = 1000;
     send({ type: "hello", version: 1, auto_next: true, lang: document.documentElement.lang });
   };
@@ -276,7 +277,10 @@ function connect() {
         el("a", { class: "button", href: root.dataset.home }, T.myWork)));
       return;
     }
-    if (e.code === 4401) return; // signed out: stop
+    // Signed out, or the password changed, after the socket was open (perhaps on another
+    // phone): load the page again, so a shared phone shows the sign-in page and not the
+    // previous worker's task. Refused at the start, stop (no reload loop).
+    if (e.code === 4401) { if (sock.opened) location.reload(); return; }
     if (!navigator.onLine) return; // the "online" event reconnects: no wasted retries
     setTimeout(connect, delay + Math.random() * 1000);
     delay = Math.min(delay * 2, 30000);
