@@ -1,9 +1,14 @@
-"""Transcription consensus: text normalisation, edit distances, a ROVER-style weighted word
+"""Transcription consensus: text normalisation, edit distances, a ROVER-style weighted
 alignment, and the weighted medoid as the simpler fallback.
 
-Words are compared by a key (casefolded, punctuation removed), so "Hello," and "hello" vote
-together; the output keeps the surface form (NFC, single spaces) that carried the most weight.
-Plain Python: transcriptions are short, and each function is O(words^2) per pair of texts.
+The unit of alignment is the word for scripts written with spaces, and the extended grapheme
+cluster (Unicode text segmentation, `regex`'s \\X) for scripts written without them, such as
+Khmer, where one answer is one "word" and a word-level vote could only pick a whole answer. A
+grapheme is what a reader sees as one character: a Khmer consonant with its coeng subscript and
+vowel signs is one unit, so an edit never splits it. Words are compared by a key (casefolded,
+punctuation removed), so "Hello," and "hello" vote together; the output keeps the surface form
+(NFC, single spaces) that carried the most weight. Plain Python: transcriptions are short, and
+each function is O(units^2) per pair of texts.
 """
 
 from __future__ import annotations
@@ -13,14 +18,44 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import regex
+
 # Weight sums this close are a tie (then the pivot's word, or the earlier text, wins).
 TIE_TOLERANCE = 1e-12
+GRAPHEME = regex.compile(r"\X")
+# Zero-width space and word joiner: invisible word-break hints in Khmer, Thai and Lao text. Some
+# keyboards insert them and some do not, so they are dropped rather than compared.
+INVISIBLE_BREAKS = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+# Scripts written without spaces between words: Thai, Lao, Tibetan, Myanmar, Khmer (and Khmer
+# symbols), Han, Hiragana, Katakana. A text is aligned by graphemes when most of its letters
+# are in these blocks.
+UNSPACED_BLOCKS = (
+    (0x0E00, 0x0FFF),
+    (0x1000, 0x109F),
+    (0x1780, 0x17FF),
+    (0x19E0, 0x19FF),
+    (0x3040, 0x30FF),
+    (0x3400, 0x9FFF),
+)
+
+
+def graphemes(text: str) -> list[str]:
+    """The text's extended grapheme clusters, in order."""
+    return GRAPHEME.findall(text)
+
+
+def is_unspaced_script(text: str) -> bool:
+    """Whether most of the text's letters are in a script written without spaces."""
+    letters = [ord(char) for char in text if char.isalpha()]
+    unspaced = sum(any(low <= code <= high for low, high in UNSPACED_BLOCKS) for code in letters)
+    return 2 * unspaced > len(letters)
 
 
 def normalise_text(text: str, *, casefold: bool = True, strip_punctuation: bool = False) -> str:
-    """Unicode NFC, optional casefold, optional removal of punctuation (categories P*), then
-    runs of whitespace collapsed to one space and the ends trimmed."""
-    text = unicodedata.normalize("NFC", text)
+    """Unicode NFC, invisible word breaks (zero-width space) removed, optional casefold,
+    optional removal of punctuation (categories P*), then runs of whitespace collapsed to one
+    space and the ends trimmed."""
+    text = unicodedata.normalize("NFC", text).translate(INVISIBLE_BREAKS)
     if casefold:
         # Casefolding can yield decomposed sequences ("İ" -> "i" + combining dot): compose again.
         text = unicodedata.normalize("NFC", text.casefold())
@@ -64,8 +99,11 @@ def edit_distance(source: Sequence, target: Sequence) -> int:
 
 
 def character_error_rate(hypothesis: str, reference: str) -> float:
-    """Levenshtein distance over characters / max(1, len(reference)); normalise both first."""
-    return edit_distance(hypothesis, reference) / max(1, len(reference))
+    """Levenshtein distance over grapheme clusters / max(1, graphemes in reference); normalise
+    both first. Graphemes, not code points: a Khmer consonant with a wrong vowel sign is one
+    wrong character to a reader, and Unicode NFC does not compose Khmer into single points."""
+    reference_units = graphemes(reference)
+    return edit_distance(graphemes(hypothesis), reference_units) / max(1, len(reference_units))
 
 
 def word_error_rate(hypothesis: str, reference: str) -> float:
@@ -87,6 +125,27 @@ def _words(text: str) -> list[_Word]:
         key = normalise_text(surface, strip_punctuation=True) or surface.casefold()
         words.append(_Word(key, surface))
     return words
+
+
+def _grapheme_units(text: str) -> list[_Word]:
+    """Graphemes as units, the space between words included (it is a character a worker can
+    miss like any other); keys casefolded, punctuation kept, since one mark is one unit."""
+    return [
+        _Word(unit.casefold(), unit) for unit in graphemes(normalise_text(text, casefold=False))
+    ]
+
+
+def _units(texts: Sequence[str]) -> tuple[list[list[_Word]], str]:
+    """Each text's units and the joiner: graphemes ("") when most texts are in a script
+    written without spaces, else words (" ")."""
+    by_graphemes = 2 * sum(is_unspaced_script(text) for text in texts) > len(texts)
+    if by_graphemes:
+        return [_grapheme_units(text) for text in texts], ""
+    return [_words(text) for text in texts], " "
+
+
+def _joined(units: list[str], joiner: str) -> str:
+    return " ".join(joiner.join(units).split())
 
 
 def _checked_weights(texts: Sequence[str], weights: Sequence[float]) -> list[float]:
@@ -125,17 +184,18 @@ def transcription_medoid(texts: Sequence[str], weights: Sequence[float]) -> tupl
     if not texts:
         return "", 0.0
     weights = _checked_weights(texts, weights)
-    words = [_words(text) for text in texts]
+    words, joiner = _units(texts)
     keys = [[word.key for word in text_words] for text_words in words]
     medoid, distances = _weighted_medoid(keys, weights)
     reference_length = max(1, len(keys[medoid]))
     agreement = [max(0.0, 1.0 - distance / reference_length) for distance in distances[medoid]]
     confidence = sum(w * a for w, a in zip(weights, agreement, strict=True)) / sum(weights)
-    return " ".join(word.surface for word in words[medoid]), confidence
+    return _joined([word.surface for word in words[medoid]], joiner), confidence
 
 
 def transcription_consensus(texts: Sequence[str], weights: Sequence[float]) -> tuple[str, float]:
-    """ROVER-style consensus (Fiscus 1997) of several transcriptions of one item.
+    """ROVER-style consensus (Fiscus 1997) of several transcriptions of one item, by words, or
+    by graphemes when most texts are in a script written without spaces (see _units).
 
     The weighted medoid is the pivot; the other texts, nearest first, are aligned one at a time
     into a growing network of slots (one word or a gap per text per slot), matching a word to a
@@ -150,9 +210,9 @@ def transcription_consensus(texts: Sequence[str], weights: Sequence[float]) -> t
     if not texts:
         return "", 0.0
     weights = _checked_weights(texts, weights)
-    words = [_words(text) for text in texts]
+    words, joiner = _units(texts)
     if len(texts) == 1:
-        return " ".join(word.surface for word in words[0]), 1.0
+        return _joined([word.surface for word in words[0]], joiner), 1.0
     keys = [[word.key for word in text_words] for text_words in words]
     pivot, distances = _weighted_medoid(keys, weights)
 
@@ -181,7 +241,7 @@ def transcription_consensus(texts: Sequence[str], weights: Sequence[float]) -> t
         if winner is not None:
             output.append(_heaviest_surface(slot, aligned, words, weights, winner))
     confidence = sum(winning_shares) / len(winning_shares) if winning_shares else 1.0
-    return " ".join(output), confidence
+    return _joined(output, joiner), confidence
 
 
 def _align_into(

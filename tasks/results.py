@@ -33,8 +33,10 @@ METHOD_NOTES = {
         "but workers had too few answers in some class for it to be reliable."
     ),
     "dawid_skene_per_label": "Dawid-Skene per label (multi-label).",
-    "rover": "Word-by-word vote over the aligned transcriptions (ROVER).",
-    "rover_graphemes": "Character-by-character vote over the aligned transcriptions (ROVER).",
+    "rover": (
+        "Vote over the aligned transcriptions (ROVER): word by word, or character by character "
+        "for scripts written without spaces such as Khmer."
+    ),
 }
 
 

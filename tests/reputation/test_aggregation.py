@@ -423,3 +423,38 @@ def test_dawid_skene_ties_go_to_the_heavier_answers_first():
     label_idx = np.array([2, 3, 1, 1, 0, 0, 3, 0])
     result = dawid_skene(task_idx, worker_idx, label_idx, 4, 3, N_LABELS)
     assert result.labels[0] == 2
+
+
+# --- Unspaced scripts: grapheme alignment and grapheme CER (issue 20 point 2) ---
+
+KHMER = "ក្មេងរៀនភាសាខ្មែរនៅសាលា"  # "a child learns Khmer at school", no spaces
+
+
+def test_rover_combines_grapheme_errors_in_unspaced_khmer():
+    # Each answer has one different grapheme wrong; word by word, each answer is one "word" and
+    # the vote could only pick a whole answer with its error.
+    answers = [
+        KHMER.replace("ក្មេ", "ក្ម"),  # vowel sign missing
+        KHMER.replace("ភា", "ព"),  # wrong consonant and vowel
+        KHMER.replace("សាលា", "សាលាា"),  # a doubled vowel sign
+    ]
+    assert all(answer != KHMER for answer in answers)
+    text, confidence = transcription_consensus(answers, [1.0, 1.0, 1.0])
+    assert text == KHMER
+    assert 0.5 < confidence < 1.0
+
+
+def test_zero_width_spaces_do_not_count_and_spaced_text_stays_word_level():
+    with_breaks = "ក្មេង\u200bរៀន\u200bភាសា"
+    assert normalise_text(with_breaks) == "ក្មេងរៀនភាសា"
+    text, _ = transcription_consensus([with_breaks, "ក្មេងរៀនភាសា", "ក្មេងរៀនភាសា"], [1, 1, 1])
+    assert text == "ក្មេងរៀនភាសា"
+    # English keeps word-level ROVER: a misspelt word loses as a whole.
+    text, _ = transcription_consensus(["the red sign", "the rad sign", "the red sign"], [1, 1, 1])
+    assert text == "the red sign"
+
+
+def test_character_error_rate_counts_graphemes():
+    # A missing vowel sign is one wrong character of the two a reader sees in "ក្មេង".
+    assert character_error_rate("ក្មង", "ក្មេង") == pytest.approx(1 / 2)
+    assert character_error_rate("kitten", "sitting") == pytest.approx(3 / 7)

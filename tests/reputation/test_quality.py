@@ -80,6 +80,14 @@ def test_gold_credit_per_kind():
     assert credit_permille(text, "stop signx", "stop signs") == 900
 
 
+def test_khmer_gold_credit_counts_graphemes_and_ignores_zero_width_spaces():
+    text = TaskSet(kind="transcription", normalise_case=True, normalise_punctuation=False)
+    # Four graphemes (ក្មេ ង រៀ ន); a missing vowel sign spoils one of them: 750, not the
+    # 875 that counting the eight code points would give.
+    assert credit_permille(text, "ក្មងរៀន", "ក្មេងរៀន") == 750
+    assert credit_permille(text, "ក្មេង\u200bរៀន", "ក្មេងរៀន") == 1000
+
+
 # --- Training --------------------------------------------------------------------
 
 
