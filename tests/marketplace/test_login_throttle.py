@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from marketplace import login_throttle, services
 from marketplace.models import AuditLog, Membership, Organization, WorkerProfile
+from tests.concurrency import race
 from tests.conftest import PASSWORD
 from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
 
@@ -151,6 +152,20 @@ def test_racing_attempts_get_only_the_free_ones_then_one_at_a_time(clock):
     login_throttle.begin(login="channary", address=address)
     with pytest.raises(login_throttle.LoginThrottled):
         login_throttle.begin(login="channary", address=address)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_attempts_at_once_on_a_delayed_pair_admit_exactly_one(clock):
+    address = "192.0.2.2"
+    for _ in range(3):
+        login_throttle.failed(login_throttle.begin(login="channary", address=address))
+    clock.advance(8)
+    outcomes = race(
+        *[lambda: login_throttle.begin(login="channary", address=address) for _ in range(12)]
+    )
+    admitted = [o for o in outcomes if isinstance(o, login_throttle.Attempt)]
+    assert len(admitted) == 1
+    assert all(isinstance(o, login_throttle.LoginThrottled) for o in outcomes if o not in admitted)
 
 
 def test_ipv6_clients_are_counted_per_slash_64():
