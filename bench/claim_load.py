@@ -164,13 +164,21 @@ def database_cpu_seconds() -> dict[int, float]:
 
 def start_celery_worker(niceness: int = 0) -> subprocess.Popen:
     """One Celery worker on this database (solo pool: one process, as on a small
-    machine), on the default queue of this REDIS_URL's database; stale jobs of
-    earlier runs are purged."""
+    machine), on the queue(s) of the jobs answers queue (CELERY_TASK_ROUTES: settling
+    and check scoring) in this REDIS_URL's database; stale jobs of earlier runs are
+    purged."""
     from tests.daphne import ROOT, subprocess_database_url
 
+    queues = sorted(
+        {
+            settings.CELERY_TASK_ROUTES[name]["queue"]
+            for name in ("tasks.tasks.settle_closed_tasks", "reputation.tasks.score_checks")
+        }
+    )
     return subprocess.Popen(
         ["nice", "-n", str(niceness),
          sys.executable, "-m", "celery", "-A", "marketplace", "worker", "--pool=solo",
+         "-Q", ",".join(queues),
          "--purge", "--without-gossip", "--without-mingle", "--without-heartbeat",
          "-l", "warning"],
         cwd=ROOT,

@@ -165,6 +165,25 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Two queues, a worker (or several) per queue (docker-compose.yml), so a long job never
+# delays one a person waits on. "fast": settling, check scoring, a set's results,
+# email; "heavy": the fraud scan, uploads, payout jobs. A job named nowhere here goes
+# to "heavy", where it cannot hold up settling (tests/marketplace/test_celery_queues.py
+# asks every job to be named).
+CELERY_TASK_DEFAULT_QUEUE = "heavy"
+CELERY_TASK_ROUTES = {
+    "tasks.tasks.settle_closed_task": {"queue": "fast"},
+    "tasks.tasks.settle_closed_tasks": {"queue": "fast"},
+    "tasks.tasks.settle_overdue_tasks": {"queue": "fast"},
+    "reputation.tasks.score_checks": {"queue": "fast"},
+    "tasks.tasks.aggregate_task_set": {"queue": "fast"},
+    "tasks.tasks.return_leftover_escrow": {"queue": "fast"},
+    "marketplace.tasks.email_notification": {"queue": "fast"},
+    "reputation.tasks.scan_fraud_signals": {"queue": "heavy"},
+    "tasks.tasks.process_upload_job": {"queue": "heavy"},
+    "payouts.tasks.mature_held_earnings": {"queue": "heavy"},
+    "payouts.tasks.weekly_payout_run": {"queue": "heavy"},
+}
 
 # --- Auth and accounts -------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
