@@ -54,6 +54,7 @@ def test_the_work_page_runs_and_connects_under_the_policy(
     with running_daphne() as base:
         response = page.goto(f"{base}/")
         assert "script-src 'self';" in response.headers["content-security-policy"]
+        visit(page, console, f"{base}/accounts/login/")
         log_in(page, base, vetted_worker.username)
         page.goto(f"{base}/work/")
         # The first task arrives over the socket (the page's plain form has no
