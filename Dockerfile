@@ -12,9 +12,12 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/base.txt
 COPY . .
 # Settings refuse to load without a secret when DEBUG is off; this throwaway one
 # exists only for collectstatic in this layer and is not in the final environment.
+# The compose stack's `static` service collects again, as app, into the volume nginx
+# serves: a new volume starts as a copy of /app/staticfiles, owner included.
 RUN DEBUG=false SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput \
     && useradd --uid 1000 --create-home app \
-    && mkdir -p /app/media && chown app:app /app/media
+    && mkdir -p /app/media && chown app:app /app/media \
+    && chown -R app:app /app/staticfiles
 
 USER app
 EXPOSE 8000
