@@ -519,9 +519,9 @@ def review_withdrawn_task_answers(*, task: Task, task_set: TaskSet, now) -> With
     Call holding the task's row lock (the order a settlement takes): the answers, then
     the standings, then the ledger are locked after it."""
     answers = list(
-        # Locked, as settling a task reads them: a requester's reject, an appeal or a
-        # ban's voiding waits for this review to commit.
-        Assignment.objects.select_for_update()
+        # Locked (not their workers' rows): a requester's reject, an appeal or a ban's
+        # voiding waits for this review to commit.
+        Assignment.objects.select_for_update(of=("self",))
         .filter(task_id=task.pk, status=Assignment.Status.SUBMITTED)
         .exclude(review_status=Review.REJECTED)
         .select_related("worker")
