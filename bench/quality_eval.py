@@ -258,6 +258,7 @@ class Bench:
     tag: str
     organization: Organization
     requester: User
+    admin: User  # staff: platform training is theirs (tasks.services.require_member)
     truth: dict[int, object] = field(default_factory=dict)  # task id -> true answer
     # task id -> the live weighted vote stored when it closed (the set's completion
     # later replaces it with the final Dawid-Skene answer)
@@ -281,7 +282,7 @@ def make_bench(tag: str) -> Bench:
         reason="quality bench",
         idempotency_key=f"qbench:{tag}",
     )
-    return Bench(tag, organization, requester)
+    return Bench(tag, organization, requester, admin)
 
 
 def make_set(
@@ -296,9 +297,10 @@ def make_set(
     training_budget: int | None = None,
     publish: bool = True,
 ) -> TaskSet:
+    owner = bench.admin if training_budget is not None else bench.requester
     task_set = TaskSet.objects.create(
         organization=bench.organization,
-        created_by=bench.requester,
+        created_by=owner,
         title=f"{TITLE_PREFIX} {bench.tag} {name}",
         kind=kind,
         label_options=TAGS if kind == TaskSet.Kind.MULTILABEL else LABELS,
@@ -326,7 +328,7 @@ def make_set(
         bench.truth[task.pk] = truth
     bench.sets[name] = task_set
     if publish:
-        return services.publish_task_set(task_set_id=task_set.pk, actor=bench.requester)
+        return services.publish_task_set(task_set_id=task_set.pk, actor=owner)
     return task_set
 
 

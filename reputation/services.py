@@ -50,8 +50,11 @@ def skill_for(kind: str, language: str = "", *, organization_id: int | None = No
     string)."""
     skill = f"transcription:{language}" if kind == TaskSet.Kind.TRANSCRIPTION and language else kind
     if organization_id is not None:
-        return f"{skill}@org:{organization_id}"
+        return f"{skill}{ORG_SKILL_MARK}{organization_id}"
     return skill
+
+
+ORG_SKILL_MARK = "@org:"
 
 
 def set_skill(task_set: TaskSet) -> str:
@@ -115,7 +118,21 @@ def _after_change(assignment: Assignment, skill: str, change: str | None, row: W
         return
     worker = assignment.worker
     with translation.override(worker.preferred_language or None):
-        if change == "qualified":
+        if change == "qualified" and ORG_SKILL_MARK in skill:
+            # An organization's own test: it opens only that organization's sets.
+            notify(
+                user=worker,
+                subject=_("You passed a qualification test"),
+                body=_(
+                    "You passed %(organization)s's own test: its sets in %(skill)s that ask "
+                    "for it are open to you now."
+                )
+                % {
+                    "organization": assignment.task_set.organization.name,
+                    "skill": skill.partition(ORG_SKILL_MARK)[0],
+                },
+            )
+        elif change == "qualified":
             notify(
                 user=worker,
                 subject=_("You passed training"),

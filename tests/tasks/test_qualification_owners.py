@@ -244,6 +244,7 @@ def test_passing_one_organizations_test_opens_only_its_own_sets(two_organization
     org_a = sets["a_test"].organization_id
     passed = WorkerSkill.objects.get(worker=worker, skill=f"label@org:{org_a}")
     assert passed.state == WorkerSkill.State.QUALIFIED
+    assert worker.notifications.latest("pk").subject == "You passed a qualification test"
     assert platform_label(worker) == platform_before  # the platform standing never moved
     assert can_claim(worker, sets["a_gated"])
     assert not can_claim(worker, sets["b_gated"])  # B's sets need B's own test
