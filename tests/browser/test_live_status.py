@@ -50,6 +50,6 @@ def test_decision_appears_live_on_the_worker_page(phone, admin_user, applicant):
         decide.join()
         # No reload: the page changes because the event arrived over the WebSocket.
         phone.wait_for_function(
-            "document.getElementById('worker-status').textContent === 'Vetted'", timeout=10000
+            "() => document.getElementById('worker-status').textContent === 'Vetted'", timeout=10000
         )
         assert "Approved while you watched" in phone.inner_text("#notifications")

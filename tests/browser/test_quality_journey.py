@@ -95,7 +95,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
                 else:
                     page.get_by_role("button", name="Continue").click()
                 page.wait_for_function(
-                    "document.querySelector('.task') && "
+                    "() => document.querySelector('.task') && "
                     f"document.querySelector('.task').dataset.assignment !== '{before}'",
                     timeout=15000,
                 )
@@ -106,7 +106,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
             page.get_by_role("button", name="2. dog").click()
             # Sent and acknowledged: the outbox on the phone is empty again.
             page.wait_for_function(
-                f"JSON.parse(localStorage.getItem('work-outbox-{trainee.pk}') || '[]')"
+                f"() => JSON.parse(localStorage.getItem('work-outbox-{trainee.pk}') || '[]')"
                 ".length === 0 && !document.querySelector('.feedback')",
                 timeout=15000,
             )

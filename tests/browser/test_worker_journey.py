@@ -31,7 +31,7 @@ def answer_and_wait_for_next(page, option: str | None = None, key: str | None = 
     else:
         page.get_by_role("button", name=option).click()
     page.wait_for_function(
-        f"document.querySelector('.task') && "
+        f"() => document.querySelector('.task') && "
         f"document.querySelector('.task').dataset.assignment !== '{before}'",
         timeout=15000,
     )
@@ -71,7 +71,7 @@ def test_a_worker_answers_through_a_network_drop_and_nothing_is_lost_or_doubled(
             # The network drops while the worker is answering.
             offline_task = current_assignment(page)
             context.set_offline(True)
-            page.wait_for_function("!navigator.onLine")
+            page.wait_for_function("() => !navigator.onLine")
             page.get_by_role("button", name="3. bird").click()
             outbox_key = f"work-outbox-{vetted_worker.pk}"
             waiting = page.evaluate(f"JSON.parse(localStorage.getItem('{outbox_key}')).length")
@@ -82,7 +82,7 @@ def test_a_worker_answers_through_a_network_drop_and_nothing_is_lost_or_doubled(
             # Back online: the outbox is sent, acknowledged, and work goes on.
             context.set_offline(False)
             page.wait_for_function(
-                f"JSON.parse(localStorage.getItem('{outbox_key}') || '[]').length === 0",
+                f"() => JSON.parse(localStorage.getItem('{outbox_key}') || '[]').length === 0",
                 timeout=20000,
             )
             answered.append(answer_and_wait_for_next(page, "2. dog"))
