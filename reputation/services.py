@@ -621,6 +621,11 @@ def _require_requester(actor: User, task_set: TaskSet) -> None:
         user=actor, organization_id=task_set.organization_id, role__in=REQUESTER_ROLES
     ).exists():
         raise PermissionDenied(_("Only members of the set's organization may review it."))
+    if task_set.is_platform_training and not actor.is_staff:
+        # Its gold decides who is qualified platform-wide (tasks.services.require_member).
+        raise PermissionDenied(
+            _("Only platform staff may change training that qualifies workers platform-wide.")
+        )
 
 
 def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment:
@@ -719,11 +724,6 @@ def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> 
     if not reason:
         raise ValidationError(_("Give the worker a reason."))
     with transaction.atomic():
-    if task_set.is_platform_training and not actor.is_staff:
-        # Its gold decides who is qualified platform-wide (tasks.services.require_member).
-        raise PermissionDenied(
-            _("Only platform staff may change training that qualifies workers platform-wide.")
-        )
         appeal = (
             Appeal.objects.select_for_update()
             .select_related("assignment__task_set", "worker")
