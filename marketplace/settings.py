@@ -26,6 +26,13 @@ if not SECRET_KEY:
             "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - DEBUG only
+# .env.example's placeholder is public: a stack started from a copied file without
+# replacing it would sign sessions with a key everyone knows.
+if not DEBUG and SECRET_KEY.startswith("replace-me"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is still .env.example's placeholder; set a random one "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

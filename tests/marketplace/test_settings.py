@@ -2,6 +2,7 @@
 `check --deploy`. Each case runs a fresh interpreter with a clean environment."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,29 @@ def test_bad_pay_floor_fails_with_the_entry_named():
     result = start(DEBUG="1", PAY_FLOOR_HOURLY_MINOR="USD:2.00")
     assert result.returncode != 0
     assert "PAY_FLOOR_HOURLY_MINOR entry 'USD:2.00' must look like USD:200" in result.stderr
+
+
+def test_env_example_placeholder_secret_key_is_refused_with_debug_off():
+    placeholder = next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    )
+    result = start(DEBUG="false", SECRET_KEY=placeholder, ALLOWED_HOSTS="localhost")
+    assert result.returncode != 0
+    assert "SECRET_KEY is still .env.example's placeholder" in result.stderr
+    assert start(DEBUG="false", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="localhost").returncode == 0
+
+
+def test_env_example_comments_stating_a_default_sit_beside_their_setting():
+    """A comment that states a default describes the setting right below it (at most
+    one more comment line between): TASK_UPLOAD_MAX_ROWS's once sat above the quality
+    block's comments."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    setting = re.compile(r"#? ?[A-Z][A-Z0-9_]+=")
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("#") and re.search(r"\bDefaults? ?:? \S.*\.$", line):
+            assert any(setting.match(after) for after in lines[number : number + 2]), (
+                number,
+                line,
+            )
