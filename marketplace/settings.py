@@ -339,19 +339,40 @@ WORK_DB_PIPELINES = env_int("WORK_DB_PIPELINES", 2, minimum=1)
 # --- Quality and reputation (reputation/standing.py explains the model) ---
 QUALITY_FORGETTING_PERMILLE = env_int("QUALITY_FORGETTING_PERMILLE", 970, minimum=500)
 QUALITY_CONSENSUS_WEIGHT_PERMILLE = env_int("QUALITY_CONSENSUS_WEIGHT_PERMILLE", 250, minimum=0)
-# Training: this many checks per attempt; qualified when the attempt's Wilson lower
-# bound reaches the bar; a failed attempt can be retried after the cooldown.
+# Training (a sequential test, reputation/standing.py): no verdict before
+# QUALITY_TRAINING_CHECKS checks; then qualified once the evidence for "good" (GOOD)
+# against "poor" (POOR) reaches EVIDENCE, failed once the evidence the other way does,
+# and at MAX_CHECKS whichever side it leans to; a failed attempt can be retried after
+# the cooldown. 750/500, 3000 millinats, 10-60 checks: a 75% worker passes the first
+# attempt 96.4% of the time, a 50% worker 4.6%, a random answerer on four options
+# almost never; an attempt takes 22 checks on average (bench/standing_sim.py).
 QUALITY_TRAINING_CHECKS = env_int("QUALITY_TRAINING_CHECKS", 10, minimum=1)
-# 440: 7 of 10 right qualifies (a 70%-accurate worker passes an attempt 65% of the
-# time), 6 does not; a random answerer on four options gets 7 of 10 once in 300.
-QUALITY_QUALIFY_BAR_PERMILLE = env_int("QUALITY_QUALIFY_BAR_PERMILLE", 440, minimum=0)
+QUALITY_TRAINING_MAX_CHECKS = env_int("QUALITY_TRAINING_MAX_CHECKS", 60, minimum=1)
+QUALITY_TRAINING_GOOD_PERMILLE = env_int("QUALITY_TRAINING_GOOD_PERMILLE", 750, minimum=1)
+QUALITY_TRAINING_POOR_PERMILLE = env_int("QUALITY_TRAINING_POOR_PERMILLE", 500, minimum=1)
+QUALITY_TRAINING_EVIDENCE_MILLINATS = env_int(
+    "QUALITY_TRAINING_EVIDENCE_MILLINATS", 3000, minimum=1
+)
+if not (
+    QUALITY_TRAINING_POOR_PERMILLE < QUALITY_TRAINING_GOOD_PERMILLE < 1000
+    and QUALITY_TRAINING_CHECKS <= QUALITY_TRAINING_MAX_CHECKS
+):
+    raise ImproperlyConfigured(
+        "QUALITY_TRAINING_POOR_PERMILLE < QUALITY_TRAINING_GOOD_PERMILLE < 1000 and "
+        "QUALITY_TRAINING_CHECKS <= QUALITY_TRAINING_MAX_CHECKS."
+    )
 QUALITY_TRAINING_COOLDOWN_HOURS = env_int("QUALITY_TRAINING_COOLDOWN_HOURS", 24, minimum=0)
-# Back to training when even the Wilson upper bound is below the floor, after at
-# least this many pieces of evidence since qualifying (bench/quality_eval.py: 600
-# catches random and constant answerers within ~60-90 answers and demotes no honest
-# worker of 65% accuracy or better).
+# Demotion (a sequential test too): back to training once the evidence that the worker
+# is below FLOOR - MARGIN rather than above FLOOR + MARGIN reaches EVIDENCE, and never
+# before MIN_CHECKS pieces of evidence since qualifying. See bench/standing_sim.py for
+# how fast it catches a 50% worker and that it leaves honest 75% workers alone.
 QUALITY_FLOOR_PERMILLE = env_int("QUALITY_FLOOR_PERMILLE", 600, minimum=0)
+QUALITY_FLOOR_MARGIN_PERMILLE = env_int("QUALITY_FLOOR_MARGIN_PERMILLE", 100, minimum=1)
+QUALITY_DEMOTION_EVIDENCE_MILLINATS = env_int(
+    "QUALITY_DEMOTION_EVIDENCE_MILLINATS", 6000, minimum=1
+)
 QUALITY_FLOOR_MIN_CHECKS = env_int("QUALITY_FLOOR_MIN_CHECKS", 10, minimum=1)
+QUALITY_FLOOR_MIN_GOLD_CHECKS = env_int("QUALITY_FLOOR_MIN_GOLD_CHECKS", 8, minimum=0)
 # One requester's rejections count against a worker at most this many times.
 QUALITY_REJECTIONS_PER_REQUESTER = env_int("QUALITY_REJECTIONS_PER_REQUESTER", 3, minimum=0)
 APPEAL_WINDOW_DAYS = env_int("APPEAL_WINDOW_DAYS", 7, minimum=1)

@@ -79,7 +79,9 @@ class WorkerSkill(models.Model):
     score_permille = models.PositiveSmallIntegerField(default=0)  # posterior mean, prior in
     checks_total = models.PositiveIntegerField(default=0)  # gold and training results, ever
     checks_since_qualified = models.PositiveIntegerField(default=0)  # any evidence event
-    # The current training attempt: its checks and the sum of their credit.
+    # The current training attempt: its checks and the sum of their credit. While
+    # qualified (no attempt runs) the same two hold the gold checks since qualifying and
+    # the demotion test's statistic in millinats (reputation/standing.py).
     attempt_checks = models.PositiveSmallIntegerField(default=0)
     attempt_credit_permille = models.PositiveIntegerField(default=0)
     attempts_failed = models.PositiveSmallIntegerField(default=0)

@@ -13,13 +13,21 @@ The model, and why:
   last ~1/(1-lambda) checks dominate and a worker can recover from a bad week.
 - The score is the posterior mean with a weak prior (2 right, 1 wrong: a newcomer
   starts at 667, between chance and good work). Ranking and consensus weights use it.
-- Demotion needs QUALITY_FLOOR_MIN_CHECKS pieces of evidence (checks, agreements,
-  rejections) since qualifying, and then the Wilson rule below.
-- Decisions use a Wilson interval (one-sided 95%, z = 1.645) so they need clear
-  evidence: qualify only when the *pessimistic* end of the training attempt is above
-  the bar; demote only when even the *optimistic* end of the current evidence is below
-  the floor. A lower bound used for demotion would demote most honest newcomers, whose
-  intervals are wide."""
+- Decisions are sequential tests (Wald), so evidence accumulates until it is enough
+  for a decision instead of being capped by forgetting (which kept a 50% worker's
+  interval above a 60% floor for 50-160 checks):
+  - Training: after QUALITY_TRAINING_CHECKS checks, qualify once the attempt's
+    log-likelihood ratio of "good" (75%) against "poor" (50%) reaches
+    QUALITY_TRAINING_EVIDENCE_MILLINATS, fail once the ratio the other way does; a
+    narrow miss gets more checks at once (up to QUALITY_TRAINING_MAX_CHECKS).
+  - Demotion: every piece of evidence adds its weighted log-likelihood ratio of "below
+    the floor by the margin" against "above it by the margin" to a statistic floored at
+    0 (Page's CUSUM: the test restarts each time it clears the worker); back to training
+    when it reaches QUALITY_DEMOTION_EVIDENCE_MILLINATS, and never before
+    QUALITY_FLOOR_MIN_CHECKS pieces of evidence and QUALITY_FLOOR_MIN_GOLD_CHECKS gold
+    checks since qualifying.
+  bench/standing_sim.py measures both against the aims in marketplace/settings.py.
+- wilson_bounds stays for display: the quality page's range around a score."""
 
 import math
 from dataclasses import dataclass, fields
@@ -34,6 +42,8 @@ PRIOR_WRONG = 1.0
 TRAINING = "training"
 QUALIFIED = "qualified"
 CHECK_SOURCES = {"gold", "training"}
+# attempt_checks is a small integer column; past this many checks the count only says "many".
+MAX_COUNTED_CHECKS = 32_000
 
 
 @dataclass
@@ -103,14 +113,12 @@ def apply_event(standing: Standing, event: EventFacts) -> str | None:
             return None
         standing.attempt_checks += 1
         standing.attempt_credit_permille += event.credit_permille
-        if standing.attempt_checks < settings.QUALITY_TRAINING_CHECKS:
+        verdict = training_verdict(standing.attempt_credit_permille, standing.attempt_checks)
+        if verdict is None:
             return None
-        lower, _upper = wilson_bounds(
-            standing.attempt_credit_permille / 1000, standing.attempt_checks
-        )
         standing.attempt_checks = 0
         standing.attempt_credit_permille = 0
-        if lower * 1000 >= settings.QUALITY_QUALIFY_BAR_PERMILLE:
+        if verdict:
             standing.state = QUALIFIED
             standing.qualified_at = event.created_at
             standing.checks_since_qualified = 0
@@ -124,19 +132,76 @@ def apply_event(standing: Standing, event: EventFacts) -> str | None:
 
     if event.source in ("gold", "consensus", "rejection"):
         standing.checks_since_qualified += 1
-    if standing.checks_since_qualified < settings.QUALITY_FLOOR_MIN_CHECKS:
+    # While qualified the attempt fields are free (training is over): attempt_checks
+    # counts gold checks since qualifying and attempt_credit_permille holds the demotion
+    # test's statistic in millinats, rounded each step so that the submit path and the
+    # rebuild stay identical.
+    if event.source == "gold":
+        standing.attempt_checks = min(standing.attempt_checks + 1, MAX_COUNTED_CHECKS)
+    statistic = floor_statistic(standing.attempt_credit_permille / 1000, event)
+    standing.attempt_credit_permille = round(1000 * statistic)
+    # Agreement with consensus is plentiful but second-hand: a demotion also needs a few
+    # gold checks of the worker's own, so no one is sent back on agreements alone.
+    if (
+        standing.checks_since_qualified < settings.QUALITY_FLOOR_MIN_CHECKS
+        or standing.attempt_checks < settings.QUALITY_FLOOR_MIN_GOLD_CHECKS
+    ):
         return None
-    total = standing.evidence_right + standing.evidence_wrong
-    _lower, upper = wilson_bounds(standing.evidence_right, total)
-    if upper * 1000 < settings.QUALITY_FLOOR_PERMILLE:
-        standing.state = TRAINING
-        standing.demoted_at = event.created_at
-        standing.attempt_checks = 0
-        standing.attempt_credit_permille = 0
-        # Retraining waits like a failed attempt: otherwise careful answers in
-        # training would buy a careless worker straight back in.
-        standing.cooldown_until = event.created_at + timedelta(
-            hours=settings.QUALITY_TRAINING_COOLDOWN_HOURS
-        )
-        return "demoted"
+    if standing.attempt_credit_permille < settings.QUALITY_DEMOTION_EVIDENCE_MILLINATS:
+        return None
+    standing.state = TRAINING
+    standing.demoted_at = event.created_at
+    standing.attempt_checks = 0
+    standing.attempt_credit_permille = 0
+    # Retraining waits like a failed attempt: otherwise careful answers in
+    # training would buy a careless worker straight back in.
+    standing.cooldown_until = event.created_at + timedelta(
+        hours=settings.QUALITY_TRAINING_COOLDOWN_HOURS
+    )
+    return "demoted"
+
+
+def floor_hypotheses() -> tuple[float, float]:
+    """(fine, poor): accuracies the floor test tells apart, the floor plus and minus the margin."""
+    floor = settings.QUALITY_FLOOR_PERMILLE / 1000
+    margin = settings.QUALITY_FLOOR_MARGIN_PERMILLE / 1000
+    return min(0.999, floor + margin), max(0.001, floor - margin)
+
+
+def floor_statistic(statistic: float, event: EventFacts) -> float:
+    """One step of the demotion test: the log-likelihood ratio of "poor" against "fine" that
+    this event adds, times its weight, added to the statistic and floored at 0 (Page's CUSUM,
+    i.e. Wald's test restarted whenever it clears the worker)."""
+    fine, poor = floor_hypotheses()
+    credit = event.credit_permille / 1000
+    step = credit * math.log(poor / fine) + (1 - credit) * math.log((1 - poor) / (1 - fine))
+    return max(0.0, statistic + event.weight_permille / 1000 * step)
+
+
+def training_evidence(credit_permille: int, checks: int) -> float:
+    """Log-likelihood ratio, in nats, of "good" (QUALITY_TRAINING_GOOD_PERMILLE) against
+    "poor" (QUALITY_TRAINING_POOR_PERMILLE) after an attempt's checks and summed credit."""
+    good = settings.QUALITY_TRAINING_GOOD_PERMILLE / 1000
+    poor = settings.QUALITY_TRAINING_POOR_PERMILLE / 1000
+    right = credit_permille / 1000
+    return right * math.log(good / poor) + (checks - right) * math.log((1 - good) / (1 - poor))
+
+
+def training_verdict(credit_permille: int, checks: int) -> bool | None:
+    """True (qualified), False (failed) or None (keep training) for an attempt so far.
+
+    Wald's sequential test: no verdict before QUALITY_TRAINING_CHECKS; then qualified once
+    the evidence for "good" reaches QUALITY_TRAINING_EVIDENCE_MILLINATS, failed once the
+    evidence for "poor" does; at QUALITY_TRAINING_MAX_CHECKS, whichever side it leans to. A
+    narrow miss thus earns more checks at once instead of a 24-hour wait."""
+    if checks < settings.QUALITY_TRAINING_CHECKS:
+        return None
+    evidence = training_evidence(credit_permille, checks)
+    bound = settings.QUALITY_TRAINING_EVIDENCE_MILLINATS / 1000
+    if evidence >= bound:
+        return True
+    if evidence <= -bound:
+        return False
+    if checks >= settings.QUALITY_TRAINING_MAX_CHECKS:
+        return evidence >= 0
     return None

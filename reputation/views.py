@@ -2,7 +2,6 @@
 appeal queue. Server-rendered, no script: it must open on a cheap phone over a slow,
 metered connection, and each page is one small HTML document."""
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
@@ -29,7 +28,7 @@ from reputation import services
 from reputation.forms import AppealDecisionForm, AppealForm
 from reputation.models import Appeal, ReputationEvent, WorkerSkill
 from reputation.selectors import recent_checks, score_interval, standings_for
-from reputation.standing import EventFacts, Standing, apply_event, wilson_bounds
+from reputation.standing import EventFacts, Standing, apply_event, training_verdict
 from tasks import checks, work
 from tasks.images import derivative_response
 from tasks.models import Assignment, Task, TaskSet
@@ -160,6 +159,8 @@ class SkillPage:
     training: TrainingProgress | None
     wrong_to_demotion: int | None  # None: more than DEMOTION_LOOKAHEAD
     close_to_floor: bool
+    # Qualified: the demotion test's evidence as a share of what sends a worker back.
+    floor_evidence_percent: int
     locked_sets: list[tuple[str, int]]  # (title, minimum score in percent)
 
 
@@ -218,25 +219,16 @@ def _check_results(worker_id: int, skill: str) -> list[CheckResult]:
     return results
 
 
-def _right_needed_in_attempt() -> int | None:
-    """How many of an attempt's checks must be right for its pessimistic end to clear
-    the bar (standing.apply_event's rule); None if even all of them would not."""
-    checks = settings.QUALITY_TRAINING_CHECKS
-    for right in range(checks + 1):
-        lower, _upper = wilson_bounds(right, checks)
-        if lower * 1000 >= settings.QUALITY_QUALIFY_BAR_PERMILLE:
-            return right
-    return None
-
-
 def _training_progress(row: WorkerSkill) -> TrainingProgress:
-    checks_left = settings.QUALITY_TRAINING_CHECKS - row.attempt_checks
-    needed = _right_needed_in_attempt()
-    if needed is None:
-        return TrainingProgress(checks_left, checks_left, can_pass=False)
-    # Partial credit counts as part of a right answer, as in the fold.
-    right_needed = max(0, math.ceil(needed - row.attempt_credit_permille / 1000 - 1e-9))
-    return TrainingProgress(checks_left, right_needed, can_pass=right_needed <= checks_left)
+    """How many right answers in a row would pass the attempt from here, by the fold's own
+    rule (standing.training_verdict; partial credit counts as part of a right answer);
+    can_pass is False when not even that would before the attempt's last check."""
+    credit, checks = row.attempt_credit_permille, row.attempt_checks
+    for right in range(settings.QUALITY_TRAINING_MAX_CHECKS - checks + 1):
+        if training_verdict(credit + 1000 * right, checks + right):
+            left = max(right, settings.QUALITY_TRAINING_CHECKS - checks)
+            return TrainingProgress(left, right, can_pass=True)
+    return TrainingProgress(settings.QUALITY_TRAINING_MAX_CHECKS - checks, 0, can_pass=False)
 
 
 def _wrong_checks_to_demotion(row: WorkerSkill) -> int | None:
@@ -266,6 +258,12 @@ def _skill_page(row: WorkerSkill, regular_sets: list[TaskSet], now) -> SkillPage
         training=None if qualified or cooling else _training_progress(row),
         wrong_to_demotion=wrong_to_demotion,
         close_to_floor=wrong_to_demotion is not None and wrong_to_demotion <= DEMOTION_CLOSE,
+        floor_evidence_percent=min(
+            100,
+            100 * row.attempt_credit_permille // settings.QUALITY_DEMOTION_EVIDENCE_MILLINATS,
+        )
+        if qualified
+        else 0,
         locked_sets=[
             (task_set.title, task_set.min_reputation_permille // 10)
             for task_set in regular_sets
@@ -369,6 +367,7 @@ def quality_page(request):
         "not_accepted": _not_accepted(request.user, now),
         "appeal_days": settings.APPEAL_WINDOW_DAYS,
         "training_checks": settings.QUALITY_TRAINING_CHECKS,
+        "training_max_checks": settings.QUALITY_TRAINING_MAX_CHECKS,
         "floor_percent": settings.QUALITY_FLOOR_PERMILLE // 10,
         "form": AppealForm(),
     }

@@ -149,8 +149,9 @@ def test_an_answered_check_shows_its_answer_and_an_unanswered_one_never_does(cli
         assert f"EXPLAINS-{task.external_id}-END" not in page
     assert "2 of your last 3 checks were right." in page
     assert 'class="right-answer">cat<' in page
-    # Two of 3 right; 7 of 10 are needed, so about 5 of the 7 left.
-    assert "7 more checks in this attempt; you need about 5 of them right." in page
+    # Two of 3 right: 8 more right in a row would be clear evidence (10 of 11).
+    assert "8 more checks in this attempt; you need about 8 of them right." in page
+    assert "3 checks so far in this attempt." in page
 
 
 def test_a_failed_attempt_says_when_to_try_again(client, training):
@@ -181,10 +182,14 @@ def test_a_qualified_worker_reads_how_far_they_are_from_the_floor(
     assert "wrong checks in a row would send you back to training" in page
 
     qualify(vetted_worker, skills=("label",), right=7.0, wrong=6.0)
+    # The demotion test's evidence at 3.5 of the 6 nats that decide: 5 wrong checks more.
     WorkerSkill.objects.filter(worker=vetted_worker, skill="label").update(
-        checks_since_qualified=20
+        checks_since_qualified=20, attempt_checks=20, attempt_credit_permille=3500
     )
-    assert "Careful: 5 more wrong checks in a row could send you back" in page_text(client)
+    page = page_text(client)
+    assert "Careful: 5 more wrong checks in a row could send you back" in page
+    assert "since you qualified we have 20 results" in page
+    assert "Now it is at 58% of what that takes." in page
 
 
 def test_the_quality_page_is_small_and_cheap_to_build(

@@ -101,10 +101,10 @@ def test_a_new_worker_trains_with_feedback_then_unlocks_paid_work(training, anim
     assert result.feedback is not None and not result.feedback.correct
     assert result.feedback.right_answer == "cat"
     assert result.feedback.explanation == "SECRET-EXPLANATION"
-    for _ in range(9):
+    for _ in range(10):
         result = answer(trainee, claim(trainee), "cat")
         assert result.feedback.correct
-    # 9 of 10: the pessimistic end of the attempt clears the bar.
+    # 10 of 11: the evidence for a good worker over a coin flipper clears the bar.
     assert standing(trainee).state == WorkerSkill.State.QUALIFIED
     assert claim(trainee).task_set_id == animals.pk
     assert "passed training" in trainee.notifications.latest("pk").subject
@@ -112,7 +112,8 @@ def test_a_new_worker_trains_with_feedback_then_unlocks_paid_work(training, anim
 
 def test_a_failed_attempt_can_be_retried_after_the_cooldown(training, animals):
     [trainee] = vetted_workers(1, prefix="new", qualified=False)
-    for i in range(10):
+    # 4 right of 11: the evidence for a coin flipper (or worse) clears the bound.
+    for i in range(11):
         answer(trainee, claim(trainee), "cat" if i < 4 else "dog")
     row = standing(trainee)
     assert row.state == WorkerSkill.State.TRAINING and row.attempts_failed == 1
@@ -191,8 +192,9 @@ def test_a_spammer_falls_below_the_floor_and_is_flagged(checked):
     for gold in checked.tasks.filter(is_gold=True).order_by("pk"):
         answer(spammer, gold_assignment(spammer, gold), "dog")
         changes.append(standing(spammer).state)
-    # Not on a few misses: only once the evidence is clear.
-    assert changes[:15] == ["qualified"] * 15
+    # Not on a few misses: only once the evidence is clear (eleven wrong in a row is not
+    # yet enough; a 70% worker does that once in a few million runs).
+    assert changes[:11] == ["qualified"] * 11
     row = standing(spammer)
     assert row.state == WorkerSkill.State.TRAINING and row.demoted_at is not None
     flag = Flag.objects.get(worker=spammer, signal="quality_floor", status="open")

@@ -35,18 +35,43 @@ def test_wilson_bounds_bracket_the_rate_and_narrow_with_evidence():
 
 def test_a_good_trainee_qualifies_after_the_attempt():
     standing = Standing()
-    assert fold(standing, [1000] * 9 + [0], source="training") == ["qualified"]
+    assert fold(standing, [1000] * 10, source="training") == ["qualified"]
     assert standing.state == QUALIFIED
     assert standing.qualified_at == T0 + timedelta(minutes=9)
 
 
+def test_a_narrow_miss_gets_more_checks_at_once_instead_of_a_cooldown():
+    standing = Standing()
+    # 9 of 10 is not yet enough evidence of 75% against 50%: no verdict, no wait.
+    assert fold(standing, [1000] * 9 + [0], source="training") == []
+    assert standing.cooldown_until is None and standing.attempt_checks == 10
+    assert fold(standing, [1000], source="training", start_id=11) == ["qualified"]
+
+
+def test_seven_of_ten_no_longer_qualifies_a_coin_flipper():
+    # A 50% worker gets 7 of 10 one time in six: the old bar qualified them then.
+    standing = Standing()
+    assert fold(standing, [1000] * 7 + [0] * 3, source="training") == []
+    assert standing.state == TRAINING
+
+
 def test_a_weak_trainee_waits_for_the_cooldown_and_starts_a_new_attempt():
     standing = Standing()
-    assert fold(standing, [1000, 0] * 5, source="training") == ["failed_training"]
+    # Half right: the evidence for "poor" reaches the bound after 22 checks.
+    assert fold(standing, [1000, 0] * 11, source="training") == ["failed_training"]
     assert standing.state == TRAINING
     assert standing.attempts_failed == 1
-    assert standing.cooldown_until == T0 + timedelta(minutes=9, hours=24)
+    assert standing.cooldown_until == T0 + timedelta(minutes=21, hours=24)
     assert standing.attempt_checks == 0
+
+
+def test_an_attempt_ends_at_the_most_checks_on_the_side_it_leans_to():
+    standing = Standing()
+    # Five right in eight, over and over: between the hypotheses for all 60 checks, and
+    # the 60th leaves it leaning to "good".
+    outcomes = ([1000, 1000, 0, 1000, 1000, 0, 1000, 0] * 8)[:60]
+    assert fold(standing, outcomes, source="training") == ["qualified"]
+    assert standing.qualified_at == T0 + timedelta(minutes=59)
 
 
 def test_an_honest_newcomer_with_a_bad_start_is_not_demoted():
@@ -56,9 +81,9 @@ def test_an_honest_newcomer_with_a_bad_start_is_not_demoted():
     assert standing.state == QUALIFIED
 
 
-def test_a_spammer_is_demoted_once_even_the_upper_bound_is_below_the_floor():
+def test_a_spammer_is_demoted_once_the_evidence_is_enough():
     standing = Standing(state=QUALIFIED)
-    changes = fold(standing, [0, 0, 1000, 0, 0, 0, 0, 1000, 0, 0, 0, 0, 0, 0])
+    changes = fold(standing, [0, 0, 1000, 0, 0, 0, 0, 1000, 0, 0, 0, 0, 0, 0, 0, 0])
     assert changes == ["demoted"]
     assert standing.state == TRAINING
     assert standing.demoted_at is not None
@@ -86,3 +111,23 @@ def test_the_fold_is_deterministic():
     fold(first, outcomes)
     fold(second, outcomes)
     assert first == second
+
+
+def test_a_coin_flipper_is_demoted_although_forgetting_caps_the_evidence():
+    # Right every other time: forgetting kept the Wilson upper bound near 0.64, above the
+    # 60% floor, for ever; the sequential test's evidence keeps growing instead.
+    standing = Standing(state=QUALIFIED)
+    assert fold(standing, [1000, 0] * 60) == ["demoted"]
+    assert standing.checks_since_qualified < 120
+
+
+def test_an_honest_three_in_four_worker_is_never_demoted():
+    standing = Standing(state=QUALIFIED)
+    assert fold(standing, [1000, 1000, 0, 1000] * 125) == []
+
+
+def test_agreement_evidence_alone_never_demotes():
+    standing = Standing(state=QUALIFIED)
+    assert fold(standing, [0] * 200, source="consensus", weight=250) == []
+    # A few gold checks of their own then decide: the test's evidence is already there.
+    assert fold(standing, [0] * 8, start_id=201) == ["demoted"]
