@@ -100,14 +100,7 @@ def _standings(worker: User) -> dict:
 _touch_presence = database_work(presence.touch_presence)
 
 
-# What PostgreSQL's parameters hold: ids are bigint, seconds an integer. JSON numbers
-# have no limit, and a larger one would reach the database as numeric, match no
-# function, and end the socket with a 1011 instead of an error.
-ID_RANGE = (1, 2**63 - 1)
-SECONDS_RANGE = (-(2**31), 2**31 - 1)  # a phone's clock may step back: the SQL clamps
-
-
-def _int(value, name: str, valid: tuple[int, int] = ID_RANGE) -> int:
+def _int(value, name: str, valid: tuple[int, int] = protocol.ID_RANGE) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise work.WorkError("bad_message", _("%(name)s must be a number.") % {"name": name})
     if not valid[0] <= value <= valid[1]:
@@ -258,7 +251,9 @@ class WorkConsumer(SignedInSocket, AsyncWebsocketConsumer):
             "assignment_id": _int(message.get("assignment"), "assignment"),
             "answer": message.get("answer"),
             "submission_id": work.parse_submission_id(message.get("submission_id")),
-            "seconds_spent": _optional_int(message.get("seconds"), "seconds", SECONDS_RANGE),
+            "seconds_spent": _optional_int(
+                message.get("seconds"), "seconds", protocol.SECONDS_RANGE
+            ),
         }
         for reply in await _submit_now(self.worker, answer, auto_next):
             if reply["type"] == "sets":

@@ -17,6 +17,12 @@ from tasks.models import Assignment, TaskSet
 
 PROTOCOL_VERSION = 1
 
+# What the numbers in a client's message may hold: what PostgreSQL's parameters hold
+# (ids are bigint, seconds an integer). JSON numbers have no limit, and a larger one
+# would reach the database as another type, match no function, and fail the call.
+ID_RANGE = (1, 2**63 - 1)
+SECONDS_RANGE = (-(2**31), 2**31 - 1)  # a phone's clock may step back: the SQL clamps
+
 NO_TASK_MESSAGES = {
     "no_sets": lambda: _("No set is open to you right now. We will tell you when one is."),
     "no_tasks": lambda: _("Every task is taken or answered for now. Try again soon."),

@@ -137,7 +137,7 @@ def work_submit(request):
             assignment_id=assignment.pk,
             answer=answer,
             submission_id=work.parse_submission_id(request.POST.get("submission_id")),
-            seconds_spent=int(seconds) if _is_number(seconds) else None,
+            seconds_spent=_seconds(seconds),
         )
     except work.WorkError as exc:
         messages.error(request, exc.message)
@@ -180,6 +180,15 @@ def work_release(request):
 def _is_number(value: str | None) -> bool:
     # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
     return bool(value) and value.isascii() and value.isdecimal() and len(value) < 19
+
+
+def _seconds(value: str) -> int | None:
+    """The time spent, if the form sent one the database can hold; else none (the
+    answer stands without it)."""
+    if not _is_number(value):
+        return None
+    low, high = protocol.SECONDS_RANGE
+    return int(value) if low <= int(value) <= high else None
 
 
 def _own_assignment(request) -> Assignment:

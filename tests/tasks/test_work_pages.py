@@ -186,3 +186,23 @@ def test_instructions_are_for_workers_the_set_is_open_to(client, vetted_worker, 
     animals.language = "fr"  # a language this worker does not read, and no work done
     animals.save(update_fields=["language"])
     assert client.get(url).status_code == 404
+
+
+def test_seconds_beyond_the_databases_integer_are_ignored_not_a_server_error(
+    client, vetted_worker, animals
+):
+    client.force_login(vetted_worker)
+    client.post(reverse("work_claim"))
+    assignment = held(vetted_worker)
+    response = client.post(
+        reverse("work_submit"),
+        {
+            "assignment": assignment.pk,
+            "answer": "cat",
+            "submission_id": str(uuid.uuid4()),
+            "seconds": str(2**31),  # digits the page accepts, past PostgreSQL's integer
+        },
+    )
+    assert response.status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.status == "submitted" and assignment.seconds_spent is None
