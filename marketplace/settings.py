@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "marketplace.content_policy.ContentPolicyMiddleware",
+    # Above WhiteNoise: gzips pages, and static files WhiteNoise has no .gz of (all of
+    # them under DEBUG). marketplace/compression.py says what it leaves alone and why.
+    "marketplace.compression.CompressionMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

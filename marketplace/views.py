@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from marketplace import services
+from marketplace.compression import uncompressed
 from marketplace.enrolment import REQUIRED_COLUMNS, EnrolmentError, enrol_cohort
 from marketplace.forms import (
     ApplicationForm,
@@ -174,6 +175,7 @@ def _render_centre(request, centre: Organization, enrolment_errors=None, status=
 
 @require_POST
 @coordinator_required
+@uncompressed
 def centre_enrol(request, centre: Organization):
     form = EnrolmentForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -190,6 +192,7 @@ def centre_enrol(request, centre: Organization):
 
 @require_POST
 @coordinator_required
+@uncompressed
 def centre_reissue_code(request, centre: Organization, profile_id: int):
     profile = get_object_or_404(centre_cohort(centre), pk=profile_id)
     if profile.user.has_usable_password():
@@ -250,6 +253,7 @@ def _render_requester_home(request, member_form=None, status=200):
 
 @require_POST
 @requester_required
+@uncompressed
 def api_key_create(request, slug: str):
     organization = get_object_or_404(requester_organizations(request.user), slug=slug)
     try:

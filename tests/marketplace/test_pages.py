@@ -1,32 +1,11 @@
-import gzip
 import re
 
 import pytest
-from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 
-PAGE_BUDGET_BYTES = 15 * 1024  # gzip-compressed HTML + CSS + JS of one page
-
-
-def compressed_weight(client, url: str) -> int:
-    html = client.get(url).content
-    total = len(gzip.compress(html, 9))
-    for asset in re.findall(rb'(?:href|src)="/static/([^"]+\.(?:css|js))"', html):
-        name = re.sub(r"\.[0-9a-f]{12}(\.(css|js))$", r"\1", asset.decode())
-        with open(finders.find(name), "rb") as handle:
-            total += len(gzip.compress(handle.read(), 9))
-    return total
-
-
-def test_base_page_weighs_at_most_15_kb_compressed(client):
-    assert compressed_weight(client, reverse("home")) <= PAGE_BUDGET_BYTES
-
-
-def test_worker_page_with_its_script_stays_within_budget(client, vetted_worker):
-    client.force_login(vetted_worker)
-    assert compressed_weight(client, reverse("worker_home")) <= PAGE_BUDGET_BYTES
+# Page weight, as it crosses the wire: tests/marketplace/test_page_weight.py.
 
 
 def test_pages_make_no_third_party_requests(client, vetted_worker):
