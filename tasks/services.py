@@ -25,6 +25,7 @@ from tasks.pricing import (
     pay_floor_minor,
     platform_fee_minor,
 )
+from tasks.reach import reach_of
 from tasks.tasks import aggregate_task_set
 from tasks.work import complete_if_finished, withdraw_claims
 
@@ -252,6 +253,15 @@ def publish_task_set(*, task_set_id: int, actor: User) -> TaskSet:
         elif preview.regular_assignments == 0:
             raise ValidationError(_("The set has no tasks to publish."))
         check_fair_pay(task_set)
+        # Money in escrow for a set nobody could ever work on would sit there unseen:
+        # refuse it with the reason (a language nobody reads, no training in its
+        # skill...). A set that only some can reach is published; the page says who.
+        reach = reach_of(task_set)
+        if reach.never:
+            raise ValidationError(
+                _("No vetted worker could ever work on this set. %(why)s")
+                % {"why": reach.explanation()}
+            )
         balance = get_account(
             kind=LedgerAccount.Kind.ORGANIZATION_BALANCE,
             currency=task_set.currency,

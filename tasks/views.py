@@ -5,6 +5,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
@@ -19,6 +20,7 @@ from tasks.forms import TaskFileForm, TaskSetForm
 from tasks.images import derivative_response
 from tasks.models import Task
 from tasks.pricing import hourly_pay_minor, pay_floor_minor
+from tasks.reach import reach_of
 from tasks.results import csv_lines, jsonl_lines
 from tasks.selectors import (
     set_progress,
@@ -143,6 +145,7 @@ def _render_detail(request, task_set, *, upload_errors=None, action_error=None, 
             "live_checks_low": checks.runs_low(task_set, live_checks),
             "low_live_checks": checks.LOW_LIVE_CHECKS,
             "action_error": action_error,
+            "reach": reach_of(task_set) if task_set.status in ("draft", "published") else None,
         },
         status=status,
     )
@@ -287,12 +290,36 @@ def task_set_action(request, task_set_id: int, action: str):
     if action not in ACTIONS:
         return _render_detail(request, task_set, action_error=_("Unknown action."), status=400)
     try:
-        ACTIONS[action](task_set_id=task_set.pk, actor=request.user)
+        changed = ACTIONS[action](task_set_id=task_set.pk, actor=request.user)
     except ValidationError as exc:
         task_set.refresh_from_db()
         return _render_detail(request, task_set, action_error=" ".join(exc.messages), status=400)
-    messages.success(request, _("Done."))
+    if action == "publish":
+        _tell_published(request, changed)
+    else:
+        messages.success(request, _("Done."))
     return redirect("task_set_detail", task_set_id=task_set.pk)
+
+
+def _tell_published(request, task_set) -> None:
+    """What publishing did: the money now in escrow, and who sees the set, with a
+    warning naming why the others do not."""
+    reach = reach_of(task_set)
+    messages.success(
+        request,
+        _("Published. %(escrow)s moved from your balance into escrow. %(reach)s")
+        % {
+            "escrow": format_amount(services.preview_for(task_set).total_minor, task_set.currency),
+            "reach": ngettext(
+                "%(n)d vetted worker can see the set now.",
+                "%(n)d vetted workers can see the set now.",
+                reach.open_now,
+            )
+            % {"n": reach.open_now},
+        },
+    )
+    if reach.partial and reach.reasons:
+        messages.warning(request, reach.explanation())
 
 
 @requester_required

@@ -112,19 +112,40 @@ def eligible_sets(profile: WorkerProfile) -> QuerySet[TaskSet]:
 def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile, standings: dict) -> bool:
     """The same filter as eligible_sets, for one set (a row or a broadcast summary),
     plus the worker's standing in the set's skill (reputation.selectors.standings_for):
-    training sets are for those not yet qualified (and not cooling down after a failed
-    attempt), regular sets for the qualified whose score reaches the set's minimum. An
-    organization's own test is for the platform-qualified who have not passed it; a
-    set that requires it, for those who have as well. work_claim applies the same."""
+    see closed_reason. work_claim applies the same."""
     get = task_set.get if isinstance(task_set, dict) else lambda name: getattr(task_set, name)
     if get("status") != TaskSet.Status.PUBLISHED:
         return False
+    return closed_reason(task_set, profile, standings) is None
+
+
+# Why a set (published or not) is closed to a worker; closed_reason returns the first
+# that applies. The requester's reach (tasks.reach) counts workers by these.
+CLOSED_LANGUAGE = "language"  # the worker does not read the set's language
+CLOSED_CENTRE = "centre"  # the set is a centre's own and the worker is not enrolled there
+CLOSED_REQUIRED_SKILL = "required_skill"  # the worker lacks the set's required skill
+CLOSED_ALREADY_QUALIFIED = "already_qualified"  # training, for those not yet qualified
+CLOSED_COOLING_DOWN = "cooling_down"  # training failed recently: a retry waits
+CLOSED_NOT_QUALIFIED = "not_qualified"  # a regular set (or an org test): not qualified
+CLOSED_ORG_TEST = "org_test"  # the set requires its organization's own test
+CLOSED_BELOW_MINIMUM = "below_minimum"  # qualified, score below the set's minimum
+
+
+def closed_reason(task_set: TaskSet | dict, profile: WorkerProfile, standings: dict) -> str | None:
+    """Why this set would be closed to this worker were it published (one of the
+    CLOSED_* codes), or None when it is open: its language, centre and required skill,
+    then the worker's standing in the set's skill. Training sets are for those not yet
+    qualified (and not cooling down after a failed attempt), regular sets for the
+    qualified whose score reaches the set's minimum. An organization's own test is for
+    the platform-qualified who have not passed it; a set that requires it, for those
+    who have as well."""
+    get = task_set.get if isinstance(task_set, dict) else lambda name: getattr(task_set, name)
     if get("language") and get("language") not in (profile.languages or []):
-        return False
-    if get("required_skill") and get("required_skill") not in (profile.skills or []):
-        return False
+        return CLOSED_LANGUAGE
     if get("centre_id") and not (profile.enrolled_by_id and profile.centre_id == get("centre_id")):
-        return False
+        return CLOSED_CENTRE
+    if get("required_skill") and get("required_skill") not in (profile.skills or []):
+        return CLOSED_REQUIRED_SKILL
     standing = standings.get(skill_for(get("kind"), get("language")))
     # The organization's own qualification in the skill (a test it runs itself): read
     # only by its test and by its sets that require it, never by anyone else's.
@@ -134,11 +155,25 @@ def set_is_open_to(task_set: TaskSet | dict, profile: WorkerProfile, standings: 
     if get("is_training"):
         if get("is_org_test"):
             # For those the platform qualified: the test adds to that, never replaces it.
-            return _is_qualified(standing) and _may_train(org_standing)
-        return _may_train(standing)
+            if not _is_qualified(standing):
+                return CLOSED_NOT_QUALIFIED
+            standing = org_standing
+        return _training_closed(standing)
+    if not _is_qualified(standing):
+        return CLOSED_NOT_QUALIFIED
     if get("requires_org_test") and not _is_qualified(org_standing):
-        return False
-    return _is_qualified(standing) and standing.score_permille >= get("min_reputation_permille")
+        return CLOSED_ORG_TEST
+    if standing.score_permille < get("min_reputation_permille"):
+        return CLOSED_BELOW_MINIMUM
+    return None
+
+
+def _training_closed(standing: WorkerSkill | None) -> str | None:
+    if _may_train(standing):
+        return None
+    if standing.state == WorkerSkill.State.QUALIFIED:
+        return CLOSED_ALREADY_QUALIFIED
+    return CLOSED_COOLING_DOWN
 
 
 def _is_qualified(standing: WorkerSkill | None) -> bool:
