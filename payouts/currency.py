@@ -62,5 +62,9 @@ def format_amount(amount_minor: int, currency: str) -> str:
 def plain_amount(amount_minor: int, currency: str) -> str:
     """'0.05' for 5 USD cents: what parse_amount reads back, for pre-filled forms."""
     places = exponent(currency)
-    whole, fraction = divmod(amount_minor, 10**places)
-    return f"{whole}.{fraction:0{places}d}" if places else str(whole)
+    if not places:
+        return str(amount_minor)
+    # The sign apart: divmod(-5, 100) is (-1, 95), which would print -5 cents as -1.95.
+    sign = "-" if amount_minor < 0 else ""
+    whole, fraction = divmod(abs(amount_minor), 10**places)
+    return f"{sign}{whole}.{fraction:0{places}d}"

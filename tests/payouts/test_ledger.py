@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from marketplace.models import AuditLog
 from payouts import services
-from payouts.currency import format_amount, parse_amount
+from payouts.currency import format_amount, parse_amount, plain_amount
 from payouts.models import JournalEntry, JournalLine, LedgerAccount
 from payouts.selectors import cached_balance_mismatches, organization_balances, unbalanced_entries
 from tests.concurrency import errors, race
@@ -35,6 +35,15 @@ def test_format_amount():
     assert format_amount(123456, "USD") == "1,234.56 USD"
     assert format_amount(-5, "USD") == "-0.05 USD"
     assert format_amount(1500, "JPY") == "1,500 JPY"
+
+
+def test_plain_amount_keeps_the_sign_apart():
+    # The statement CSV's amount column: a 5-cent debit is -0.05, not -1.95.
+    assert plain_amount(-5, "USD") == "-0.05"
+    assert plain_amount(-150, "USD") == "-1.50"
+    assert plain_amount(5, "USD") == "0.05"
+    assert plain_amount(0, "USD") == "0.00"
+    assert plain_amount(-1500, "JPY") == "-1500"
 
 
 def test_unbalanced_entry_is_refused_and_writes_nothing(requester_org):

@@ -75,6 +75,9 @@ def test_a_requester_sees_their_billing_and_downloads_a_statement(client, reques
     kinds = {row["kind"] for row in rows}
     assert {"funding.manual", "escrow.fund", "earning.pay"} <= kinds
     assert sum(int(row["amount_minor"]) for row in rows if row["kind"] == "earning.pay") == -24
+    # Debits keep their sign apart from the digits: -6 cents is -0.06, not -1.94.
+    assert {row["amount"] for row in rows if row["kind"] == "earning.pay"} == {"-0.06"}
+    assert {row["amount"] for row in rows if row["kind"] == "escrow.fund"} == {"-2.04", "2.04"}
 
 
 def test_another_organization_cannot_read_the_statement(client, outsider, paid_run, requester_org):
