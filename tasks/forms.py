@@ -110,7 +110,13 @@ class TaskSetForm(forms.Form):
         label=_("Final results"),
         choices=[
             ("one_coin", _("Dawid-Skene, one accuracy per worker (recommended)")),
-            ("full", _("Dawid-Skene, full confusion matrix (large sets)")),
+            (
+                "full",
+                _(
+                    "Dawid-Skene, full confusion matrix where every class has enough answers "
+                    "(else one accuracy per worker; the results say which)"
+                ),
+            ),
         ],
         initial="one_coin",
         required=False,
