@@ -19,6 +19,55 @@ DEMO_PLATFORM_SLUG = "platform-training"
 DEMO_SHUFFLE_SEED = 17
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for the local demo only
 
+_SIGNS = [
+    ("A red octagon", "stop", "Only stop signs are octagons."),
+    ("A triangle pointing down", "give way", "A downward triangle means give way."),
+    ("A red ring around a number", "speed limit", "A number in a red ring is a limit."),
+    ("A blue square with a white P", "other", "Parking signs are not in the list."),
+]
+_SCENES = [
+    ("A man riding a bicycle", ["person", "bicycle"], "A rider is a person on a bicycle."),
+    ("A dog asleep under a parked car", ["dog", "car"], "Both are in the picture."),
+    ("A parked car on an empty road", ["car"], "Only the car is on the list."),
+    ("Two children walking a dog", ["person", "dog"], "Children are people."),
+    ("A car and a bicycle at a light", ["car", "bicycle"], "Both vehicles count."),
+]
+_KHMER = ["សួស្តី", "អរគុណ", "ទឹក", "ផ្ទះ", "សាលារៀន", "ភ្នំពេញ"]
+_ENGLISH = ["Main Street", "Open 8 to 5", "Bus stop", "No parking", "Exit", "Pharmacy"]
+_TYPE_IT = "Type exactly what is shown, letter for letter."
+# Every skill the demo offers, one training set each (24 practice tasks: enough for an
+# attempt and a retry): label, multi-label, and transcription in each demo language.
+TRAININGS = [
+    (
+        DEMO_TRAINING_TITLE,
+        "label",
+        "",
+        ["stop", "give way", "speed limit", "other"],
+        [(f"{_SIGNS[i % 4][0]} (practice {i + 1})", *_SIGNS[i % 4][1:]) for i in range(24)],
+    ),
+    (
+        "Tagging training (demo)",
+        "multilabel",
+        "",
+        ["person", "car", "bicycle", "dog"],
+        [(f"{_SCENES[i % 5][0]} (practice {i + 1})", *_SCENES[i % 5][1:]) for i in range(24)],
+    ),
+    (
+        "Khmer typing training (demo)",
+        "transcription",
+        "km",
+        [],
+        [(f"{_KHMER[i % 6]} {i + 1}",) * 2 + (_TYPE_IT,) for i in range(24)],
+    ),
+    (
+        "English typing training (demo)",
+        "transcription",
+        "en",
+        [],
+        [(f"{_ENGLISH[i % 6]} {i + 1}",) * 2 + (_TYPE_IT,) for i in range(24)],
+    ),
+]
+
 WORKERS = [
     ("sokha", "Sokha Chan", "km", WorkerProfile.Status.VETTED),
     ("dara", "Dara Pich", "km", WorkerProfile.Status.VETTED),
@@ -106,8 +155,9 @@ class Command(BaseCommand):
                     "applied_at": now,
                 },
             )
-        self._demo_task_set(org, requester)
+        # Training first: publishing refuses a set no vetted worker could ever reach.
         self._demo_training(self._platform_organization(admin), admin)
+        self._demo_task_set(org, requester)
         self._demo_flag()
         self.stdout.write(
             self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/accounts/login/")
@@ -117,7 +167,10 @@ class Command(BaseCommand):
         self.stdout.write("  requester    (Demo Data Co, funded with 500.00 USD, email verified)")
         self.stdout.write("  coordinator  (Siem Reap Youth Centre: enrol workers by CSV)")
         self.stdout.write("  sokha        (vetted worker, new: starts on the training set)")
-        self.stdout.write("  dara, sreymom, vibol  (vetted workers who passed training)")
+        self.stdout.write(
+            "  dara, sreymom, vibol  (vetted workers who passed training: labels, tags,"
+            " typing in Khmer and English; vibol reads English only)"
+        )
         self.stdout.write("  applicant    (a pending worker application)")
         self.stdout.write("  a published demo set: log in as a worker and open /work/")
         self.stdout.write("  a fraud flag to review: log in as admin and open /staff/flags/")
@@ -188,61 +241,66 @@ class Command(BaseCommand):
         return platform
 
     def _demo_training(self, org, staff):
-        """A paid platform training set for the label skill, made by staff. Sokha
-        starts on it, as every newly vetted worker does; the other demo workers pass it
-        here, through the same claim and submit services a phone uses, so their
-        standings have real events."""
+        """Paid platform training, made by staff, for every skill the demo offers: a
+        regular set reaches only workers qualified in its skill (tasks.reach), so a
+        multi-label or Khmer transcription set made in the demo needs training in it.
+        Sokha starts on it, as every newly vetted worker does; the other demo workers
+        pass each one they can read here, through the same claim and submit services a
+        phone uses, so their standings have real events."""
+        from tasks.models import TaskSet
+
+        for title, kind, language, options, practice in TRAININGS:
+            if TaskSet.objects.filter(organization=org, title=title).exists():
+                continue
+            self._training_set(org, staff, title, kind, language, options, practice)
+
+    def _training_set(self, org, staff, title, kind, language, options, practice):
         import uuid
 
         from tasks import work
         from tasks.models import Task, TaskSet
         from tasks.services import publish_task_set
 
-        if TaskSet.objects.filter(organization=org, title=DEMO_TRAINING_TITLE).exists():
-            return
         task_set = TaskSet.objects.create(
             organization=org,
             created_by=staff,
-            title=DEMO_TRAINING_TITLE,
+            title=title,
             instructions=(
                 "Practice with known answers, paid as usual. After each answer you see the "
                 "right one and why. Get enough right and paid work unlocks."
             ),
-            kind=TaskSet.Kind.LABEL,
-            label_options=["stop", "give way", "speed limit", "other"],
+            kind=kind,
+            language=language,
+            label_options=options,
             reward_minor=4,
             expected_seconds_per_task=15,
             is_training=True,
             training_answer_budget=200,
         )
-        signs = [
-            ("A red octagon", "stop", "Only stop signs are octagons."),
-            ("A triangle pointing down", "give way", "A downward triangle means give way."),
-            ("A red ring around a number", "speed limit", "A number in a red ring is a limit."),
-            ("A blue square with a white P", "other", "Parking signs are not in the list."),
-        ]
         Task.objects.bulk_create(
             Task(
                 task_set=task_set,
                 external_id=f"practice-{i}",
-                payload_text=f"{signs[i % 4][0]} (practice {i + 1})",
+                payload_text=text,
                 is_gold=True,
-                gold_answer=signs[i % 4][1],
-                gold_explanation=signs[i % 4][2],
+                gold_answer=answer,
+                gold_explanation=why,
             )
-            for i in range(24)
+            for i, (text, answer, why) in enumerate(practice)
         )
         publish_task_set(task_set_id=task_set.pk, actor=staff)
-        answers = {text: answer for text, answer, _why in signs}
         for username in ("dara", "sreymom", "vibol"):
             worker = User.objects.get(username=username)
-            for _ in range(10):
+            # Until the set closes to them (qualified: the training's own rule decides
+            # how many checks that takes); the cap only guards against a loop.
+            for _ in range(len(practice)):
                 assignment = work.claim_next_task(worker=worker, task_set_id=task_set.pk).assignment
-                text = assignment.task.payload_text.split(" (")[0]
+                if assignment is None:
+                    break
                 work.submit_answer(
                     worker=worker,
                     assignment_id=assignment.pk,
-                    answer=answers[text],
+                    answer=assignment.task.gold_answer,
                     submission_id=uuid.uuid4(),
                     seconds_spent=12,
                 )
