@@ -49,7 +49,8 @@ def _request_scheme(scope: dict) -> str:
     """The scheme the browser used: wss, or https as the proxy in front says (the same
     header SECURE_PROXY_SSL_HEADER trusts for pages; a browser cannot set it on a
     handshake)."""
-    if scope.get("scheme") == "wss":
+    # Daphne's --proxy-headers puts X-Forwarded-Proto itself ("https") in the scope.
+    if scope.get("scheme") in ("wss", "https"):
         return "https"
     if settings.SECURE_PROXY_SSL_HEADER:
         header, secure_value = settings.SECURE_PROXY_SSL_HEADER

@@ -26,7 +26,9 @@ def cookie(client, vetted_worker):
     return cookie_header
 
 
-def opens(cookie, host: str, origin: str | None, *, forwarded_proto: str | None = None) -> bool:
+def opens(
+    cookie, host: str, origin: str | None, *, forwarded_proto: str | None = None, scheme="ws"
+) -> bool:
     headers = [cookie, (b"host", host.encode())]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
@@ -35,6 +37,7 @@ def opens(cookie, host: str, origin: str | None, *, forwarded_proto: str | None 
 
     async def scenario():
         communicator = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        communicator.scope["scheme"] = scheme
         connected, _code = await communicator.connect()
         if connected:
             await communicator.disconnect()
@@ -55,6 +58,10 @@ def test_the_scheme_must_be_the_one_the_site_is_served_on(site, cookie):
     assert not opens(cookie, "work.example.org", "http://work.example.org", forwarded_proto="https")
     # Served over plain http: an https page is another origin.
     assert not opens(cookie, "work.example.org", "https://work.example.org")
+    # Daphne serving TLS itself (wss), or told the scheme by --proxy-headers.
+    for scheme in ("wss", "https"):
+        assert opens(cookie, "work.example.org", "https://work.example.org", scheme=scheme)
+        assert not opens(cookie, "work.example.org", "http://work.example.org", scheme=scheme)
 
 
 def test_a_host_the_site_does_not_answer_to_is_refused_even_as_its_own_origin(site, cookie):
