@@ -76,7 +76,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
             # Only the training set is open, and it says so.
             assert "Training" in page.inner_text("#sets")
 
-            for i in range(10):
+            for i in range(11):
                 before = current_assignment(page)
                 page.get_by_role("button", name="2. dog" if i == 0 else "1. cat").click()
                 page.wait_for_selector(".feedback", timeout=15000)
@@ -100,7 +100,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
                     timeout=15000,
                 )
 
-            # Nine of ten: qualified, and the next task is paid work.
+            # Ten of eleven: qualified, and the next task is paid work.
             card = page.inner_text(".task")
             assert "Animals" in card and "Training" not in card
             page.get_by_role("button", name="2. dog").click()
@@ -125,7 +125,7 @@ def test_train_qualify_work_appeal_and_read_the_decision(
             assert fits_the_screen(page)
             text = page.inner_text("main")
             assert "Qualified" in text
-            assert "9 of your last 10 checks were right." in text
+            assert "10 of your last 11 checks were right." in text
             answer_card = page.locator(f"#answer-{mine.pk}")
             assert "your answer differed" in answer_card.inner_text()
             answer_card.locator("textarea").fill("The animal has floppy ears: it is a dog.")
