@@ -5,7 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from marketplace import health, views
+from marketplace import health, staff_views, views
+from payouts import staff_views as payout_staff_views
 from payouts import views as payout_views
 from reputation import flag_views
 from tasks.urls import staff_urlpatterns as task_report_urls
@@ -39,6 +40,8 @@ urlpatterns = [
     ),
     path("requester/", views.requester_home, name="requester_home"),
     path("requester/sets/", include("tasks.urls")),
+    path("staff/", staff_views.staff_home, name="staff_home"),
+    path("staff/payouts/", payout_staff_views.staff_payout_runs, name="staff_payout_runs"),
     path("staff/vetting/", views.vetting_queue_view, name="vetting_queue"),
     path("staff/vetting/cohort/", views.vetting_approve_cohort, name="vetting_approve_cohort"),
     path("staff/vetting/<int:profile_id>/", views.vetting_detail, name="vetting_detail"),

@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from marketplace import services
@@ -386,7 +387,11 @@ def vetting_approve_cohort(request):
     else:
         messages.success(
             request,
-            _("Approved %(n)d workers of %(centre)s.")
+            ngettext(
+                "Approved %(n)d worker of %(centre)s.",
+                "Approved %(n)d workers of %(centre)s.",
+                len(approved),
+            )
             % {"n": len(approved), "centre": form.cleaned_data["centre"]},
         )
     return redirect("vetting_queue")

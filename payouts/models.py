@@ -335,6 +335,7 @@ class PartnerBatch(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = "partner batches"
         constraints = [
             models.UniqueConstraint(fields=["run", "centre"], name="partnerbatch_run_centre")
         ]

@@ -14,14 +14,18 @@
    the worker's available balance, in a visible entry)."""
 
 import logging
-from datetime import datetime
+import zlib
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from marketplace.models import User
+from marketplace.services import record_audit
 from payouts import bulk, rails
 from payouts.earnings import mature_earnings, worker_account
 from payouts.models import LedgerAccount, PayoutLine, PayoutRun
@@ -285,9 +289,68 @@ def run_all(
     return runs
 
 
+# An unfinished run younger than this is taken to be under way; an older one was cut
+# short (a crash while sending) and no longer stops staff from starting the next, whose
+# sending also retries that run's pending lines.
+RUN_UNDER_WAY = timedelta(minutes=30)
+STAFF_RUN_LOCK = "payouts:staff-start"
+
+
+def start_run_by_staff(*, actor: User) -> list[PayoutRun]:
+    """Staff start a run from their pages: every rail and currency that has a minimum,
+    at once, audited. Refused to anyone but a superuser (as in the admin), and while
+    another run is under way: a second click, or a colleague's, starts nothing.
+    Correctness does not rest on that (two runs take turns under the per-currency batch
+    lock and the second finds nothing left to pay); it saves staff an empty run."""
+    if not actor.is_superuser:
+        raise PermissionDenied(_("Only superusers start payout runs."))
+    with _try_lock(STAFF_RUN_LOCK) as acquired:
+        under_way = PayoutRun.objects.exclude(status=PayoutRun.Status.FINISHED).filter(
+            created_at__gte=timezone.now() - RUN_UNDER_WAY
+        )
+        if not acquired or under_way.exists():
+            raise ValidationError(
+                _("A payout run is under way. Wait for it to finish, then look again.")
+            )
+        runs = run_all(trigger="staff", actor=actor)
+        for run in runs:
+            record_audit(
+                actor=actor,
+                action="payout_run.start",
+                target=run,
+                data={
+                    "rail": run.rail,
+                    "currency": run.currency,
+                    "line_count": run.line_count,
+                    "total_minor": run.total_minor,
+                },
+            )
+    return runs
+
+
+@contextmanager
+def _try_lock(name: str):
+    """A session-level advisory lock, taken without waiting (PostgreSQL): whether we
+    got it. Held across run_all's own transactions, released however they end.
+    SQLite runs one process in the tests and the demo: nothing to exclude."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(name.encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def next_run_at(now: datetime | None = None) -> datetime:
     """When the weekly run (PAYOUT_RUN_WEEKDAY, PAYOUT_RUN_HOUR, UTC) next starts."""
-    from datetime import UTC, timedelta
+    from datetime import UTC
 
     now = (now or timezone.now()).astimezone(UTC)
     start = now.replace(hour=settings.PAYOUT_RUN_HOUR, minute=0, second=0, microsecond=0)
