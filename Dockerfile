@@ -23,4 +23,5 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "marketplace.asgi:application"]
+# Daphne with WebSocket compression (marketplace/serve.py); the same arguments.
+CMD ["python", "-m", "marketplace.serve", "-b", "0.0.0.0", "-p", "8000", "marketplace.asgi:application"]

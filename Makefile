@@ -36,7 +36,7 @@ run: deps
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C to stop)"
-	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) marketplace.asgi:application
+	$(BIN)/python -m marketplace.serve -b 127.0.0.1 -p $(PORT) marketplace.asgi:application
 
 test: deps-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -51,7 +51,7 @@ class DaphneProcess:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "marketplace.serve",  # Daphne as production starts it
                 "-b",
                 "127.0.0.1",
                 "-p",

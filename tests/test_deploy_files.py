@@ -21,7 +21,8 @@ def test_compose_has_the_production_services_with_health_checks():
     )
     for name in ("db", "redis", "web", "nginx"):
         assert "healthcheck" in services[name], name
-    assert "daphne" in " ".join(map(str, [services["web"].get("command", "")]))
+    # Daphne through marketplace.serve, which accepts WebSocket compression.
+    assert "marketplace.serve" in " ".join(map(str, [services["web"].get("command", "")]))
     for name in ("worker-fast", "worker-heavy"):
         assert {"celery", "worker"} <= set(command_of(services[name])), name
     assert "beat" in str(services["beat"]["command"])
@@ -167,3 +168,12 @@ def test_a_celery_worker_consumes_every_queue_jobs_are_routed_to():
     fast = settings.CELERY_TASK_ROUTES["tasks.tasks.settle_closed_tasks"]["queue"]
     heavy = settings.CELERY_TASK_ROUTES["reputation.tasks.scan_fraud_signals"]["queue"]
     assert fast != heavy and consumed[fast] != consumed[heavy]
+
+
+def test_make_run_and_the_image_start_daphne_with_websocket_compression():
+    root = Path(__file__).resolve().parents[1]
+    assert "-m marketplace.serve " in (root / "Makefile").read_text()
+    cmd = next(
+        line for line in (root / "Dockerfile").read_text().splitlines() if line.startswith("CMD")
+    )
+    assert '"marketplace.serve"' in cmd
