@@ -71,7 +71,7 @@ def can_claim(worker, task_set) -> bool:
 
 def take_test(worker, test_set, value):
     """Answer the test's checks until the attempt ends (passed, or failed)."""
-    for _ in range(settings.QUALITY_TRAINING_CHECKS):
+    for _ in range(60):
         assignment = claim(worker, test_set)
         if assignment is None:
             break
@@ -216,7 +216,7 @@ def two_organizations(requester_org, requester, outsider, admin_user):
             admin=admin_user,
             title=f"{name} test",
             regular=0,
-            gold=12,
+            gold=20,
             is_training=True,
             is_org_test=True,
             training_answer_budget=200,
