@@ -41,6 +41,8 @@ from marketplace.selectors import (
 )
 from payouts.currency import format_amount
 from payouts.selectors import organization_balances
+from reputation.selectors import standings_for
+from tasks import work
 
 VETTING_PAGE_SIZE = 50
 
@@ -72,6 +74,14 @@ def worker_home(request):
     )
     from reputation.flag_views import decisions_for_worker  # reputation imports this app
 
+    open_sets = []
+    if profile and profile.status == WorkerProfile.Status.VETTED:
+        # The same rule the claim applies (tasks.work), so the page never says "work
+        # will appear" while the work page has some.
+        standings = standings_for(profile.user_id)
+        open_sets = [
+            s for s in work.eligible_sets(profile) if work.set_is_open_to(s, profile, standings)
+        ]
     return render(
         request,
         "marketplace/worker_home.html",
@@ -79,6 +89,8 @@ def worker_home(request):
             "profile": profile,
             "notifications": notifications,
             "decisions": decisions_for_worker(request.user) if profile else [],
+            "paid_sets_open": sum(1 for s in open_sets if not s.is_training),
+            "training_open": any(s.is_training for s in open_sets),
         },
     )
 

@@ -1,7 +1,8 @@
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 
 from marketplace.models import Organization
 from payouts.models import JournalLine, LedgerAccount
+from tasks.models import Assignment
 
 
 def organization_balances(organization: Organization) -> dict[str, int]:
@@ -144,3 +145,21 @@ def organization_statement_lines(organization: Organization):
         .select_related("entry", "account")
         .order_by("entry__created_at", "entry_id", "pk")
     )
+
+
+def worker_awaiting_review(worker) -> dict[str, dict[str, int]]:
+    """Currency -> {"answers", "amount"}: answers submitted and not reviewed yet, and
+    the rewards they will bring if approved (minor units). Not on the ledger yet: pay
+    is booked when an answer is approved (payouts.earnings)."""
+    rows = (
+        Assignment.objects.filter(
+            worker=worker,
+            status=Assignment.Status.SUBMITTED,
+            review_status=Assignment.ReviewStatus.PENDING,
+            reward_minor__gt=0,
+        )
+        .values("currency")
+        .annotate(answers=Count("id"), amount=Sum("reward_minor"))
+        .order_by()
+    )
+    return {row["currency"]: {"answers": row["answers"], "amount": row["amount"]} for row in rows}

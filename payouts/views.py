@@ -74,10 +74,13 @@ def worker_earnings(request):
         raise PermissionDenied
     balances = selectors.worker_balances(request.user)
     payouts = selectors.worker_payout_totals(request.user)
-    currencies = sorted(set(balances) | set(payouts))
+    awaiting = selectors.worker_awaiting_review(request.user)
+    currencies = sorted(set(balances) | set(payouts) | set(awaiting))
     summary = [
         {
             "currency": currency,
+            "awaiting_answers": awaiting.get(currency, {}).get("answers", 0),
+            "awaiting": _money(awaiting.get(currency, {}).get("amount"), currency),
             "pending": _money(balances.get(currency, {}).get("pending"), currency),
             "available": _money(balances.get(currency, {}).get("available"), currency),
             "in_transit": _money(
