@@ -66,10 +66,24 @@ def csv_records(reader, errors: list[RowError]):
     with a RowError in `errors`: the reader cannot go on past it."""
     records = iter(reader)
     while True:
+        # The line the next record starts on: where a quote left open was opened.
+        start = reader.reader.line_num + 1
         try:
             yield next(records)
         except StopIteration:
             return
         except csv.Error as exc:
-            errors.append(csv_error(reader.reader.line_num, exc))
+            if "unexpected end of data" in str(exc):
+                # A strict reader (strict=True) reaches the end of the file inside a
+                # quoted field: report the line that opened it, not the file's last.
+                errors.append(RowError(start, "file", unclosed_quote_message()))
+            else:
+                errors.append(csv_error(reader.reader.line_num, exc))
             return
+
+
+def unclosed_quote_message() -> str:
+    return _(
+        'A quote (") opens a field on this line and is never closed, so the rest of the '
+        "file would be read as that one field. Close the quote, or remove it."
+    )

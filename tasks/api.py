@@ -4,6 +4,7 @@ caller's organizations (a key: its own organization only)."""
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -104,7 +105,11 @@ class TaskSetCreateSerializer(serializers.Serializer):
     label_options = serializers.ListField(
         child=serializers.CharField(), required=False, default=list
     )
-    reward_minor = serializers.IntegerField(min_value=1, help_text="Per assignment, minor units.")
+    reward_minor = serializers.IntegerField(
+        min_value=1,
+        help_text="Per assignment, minor units.",
+        error_messages={"min_value": _("The reward must be positive.")},
+    )
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
     assignments_per_task = serializers.IntegerField(min_value=1, max_value=15, default=3)
     gold_ratio_permille = serializers.IntegerField(min_value=0, max_value=500, default=100)

@@ -236,7 +236,10 @@ class TaskSetForm(forms.Form):
             )
         except ValidationError as exc:
             self.add_error(None, exc)  # the error dict names label_options
-        if cleaned.get("currency") and cleaned.get("reward"):
+        if cleaned.get("reward", "").strip().startswith("-"):
+            # parse_amount reads no sign: say what is wrong, not "enter an amount".
+            self.add_error("reward", _("The reward must be positive."))
+        elif cleaned.get("currency") and cleaned.get("reward"):
             try:
                 cleaned["reward_minor"] = parse_amount(cleaned["reward"], cleaned["currency"])
             except ValidationError as exc:

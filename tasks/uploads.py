@@ -57,7 +57,9 @@ class TaskRow:
 
 
 def _rows_from_csv(text: str, errors: list[RowError]):
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # Strict: a quote left open is an error (at the end of the file) instead of the rest
+    # of the file silently becoming one field; and a stray quote inside a field too.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
@@ -233,7 +235,16 @@ def parse_task_file(
             decode_text(data, max_bytes=settings.TASK_UPLOAD_MAX_BYTES), errors
         )
     else:
-        raise RowErrors([RowError(0, "file", _("Upload a .csv, .jsonl or .zip file."))])
+        raise RowErrors(
+            [
+                RowError(
+                    0,
+                    "file",
+                    _("“%(name)s” cannot be read here: upload a .csv, .jsonl or .zip file.")
+                    % {"name": filename},
+                )
+            ]
+        )
 
     rows: list[TaskRow] = []
     first_line: dict[str, int] = {}

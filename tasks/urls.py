@@ -28,6 +28,11 @@ urlpatterns = [
         views.task_set_correct_gold,
         name="task_set_correct_gold",
     ),
+    path(
+        "<int:task_set_id>/tasks/<int:task_id>/image",
+        views.task_set_task_image,
+        name="task_set_task_image",
+    ),
     path("<int:task_set_id>/<slug:action>/", views.task_set_action, name="task_set_action"),
 ]
 

@@ -323,6 +323,14 @@ def _tell_published(request, task_set) -> None:
 
 
 @requester_required
+@cache_control(private=True, max_age=3600)
+def task_set_task_image(request, task_set_id: int, task_id: int):
+    """A task's small image, beside it on its requester's set page."""
+    task_set = get_object_or_404(visible_task_sets(request.user), pk=task_set_id)
+    return derivative_response(get_object_or_404(task_set.tasks, pk=task_id))
+
+
+@requester_required
 def task_set_export(request, task_set_id: int, fmt: str):
     if fmt not in EXPORT_FORMATS:
         raise Http404
