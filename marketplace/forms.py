@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib.auth import password_validation
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
@@ -55,7 +57,8 @@ class ApplicationForm(forms.Form):
     languages = forms.MultipleChoiceField(
         label=_("Languages you read and write well"),
         choices=language_choices,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        # Tick boxes: a multi-select box needs Ctrl-click, which a phone does not have.
+        widget=forms.CheckboxSelectMultiple,
     )
     centre = forms.ModelChoiceField(
         label=_("Partner centre (if one trained or recruited you)"),
@@ -73,13 +76,26 @@ class ApplicationForm(forms.Form):
         label=_("I accept the terms of work and the privacy notice."), required=True
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Links beside the box, not inside its label: a tap on the label ticks the box.
+        self.fields["consent"].help_text = format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("terms_of_work"),
+            _("Read the terms of work"),
+            reverse("privacy_notice"),
+            _("Read the privacy notice"),
+        )
+
     @classmethod
     def initial_from(cls, profile: WorkerProfile | None, user) -> dict:
         if profile is None:
             return {"display_name": user.get_full_name() or user.username}
+        # A worker enrolled by a centre usually lives in the centre's country.
+        country = profile.country or (profile.centre.country if profile.centre else "")
         return {
             "display_name": profile.display_name,
-            "country": profile.country.code if profile.country else "",
+            "country": country.code if country else "",
             "languages": profile.languages,
             "centre": profile.centre_id,
             "eligibility": profile.eligibility,

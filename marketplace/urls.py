@@ -22,6 +22,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("worker/", views.worker_home, name="worker_home"),
     path("worker/apply/", views.worker_apply, name="worker_apply"),
+    path("terms/", views.terms_of_work, name="terms_of_work"),
+    path("privacy/", views.privacy_notice, name="privacy_notice"),
     path("work/quality/", include("reputation.urls")),
     path("work/", include("tasks.work_urls")),
     path("setup/", views.setup_account, name="setup_account"),

@@ -95,9 +95,25 @@ def worker_home(request):
     )
 
 
+def terms_of_work(request):
+    return render(
+        request,
+        "marketplace/terms.html",
+        {
+            "version": settings.TERMS_VERSION,
+            "hold_days": settings.EARNINGS_HOLD_DAYS,
+            "appeal_days": settings.APPEAL_WINDOW_DAYS,
+        },
+    )
+
+
+def privacy_notice(request):
+    return render(request, "marketplace/privacy.html", {"version": settings.TERMS_VERSION})
+
+
 @login_required
 def worker_apply(request):
-    profile = WorkerProfile.objects.filter(user=request.user).first()
+    profile = WorkerProfile.objects.filter(user=request.user).select_related("centre").first()
     if profile and profile.status not in (
         WorkerProfile.Status.INVITED,
         WorkerProfile.Status.APPLIED,

@@ -81,3 +81,37 @@ def test_earnings_do_not_offer_bank_payouts_the_site_cannot_make(client, vetted_
     assert "set up a bank account below" not in page
     assert "Stripe can pay your earnings" not in page
     assert "Ask your centre." in page
+
+
+def test_the_application_starts_with_the_centres_country(client, centre, coordinator):
+    from tests.factories import WorkerProfileFactory
+
+    centre.country = "KE"
+    centre.save(update_fields=["country"])
+    invited = WorkerProfileFactory(
+        user__username="wanjiru",
+        centre=centre,
+        country="",
+        status=WorkerProfile.Status.INVITED,
+        enrolled_by=coordinator,
+    ).user
+    client.force_login(invited)
+    page = client.get(reverse("worker_apply")).content.decode()
+    assert '<option value="KE" selected>' in page
+
+
+def test_the_application_has_language_tick_boxes_and_links_its_terms(client, outsider):
+    client.force_login(outsider)
+    page = client.get(reverse("worker_apply")).content.decode()
+    assert '<select name="languages"' not in page
+    assert 'type="checkbox" name="languages" value="km"' in page
+    assert f'href="{reverse("terms_of_work")}"' in page
+    assert f'href="{reverse("privacy_notice")}"' in page
+
+
+def test_the_terms_and_the_privacy_notice_are_plain_pages_anyone_can_read(client):
+    terms = client.get(reverse("terms_of_work"))
+    privacy = client.get(reverse("privacy_notice"))
+    assert terms.status_code == privacy.status_code == 200
+    assert "An approved answer waits" in terms.content.decode()
+    assert "never see your name" in privacy.content.decode()
