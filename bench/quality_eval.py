@@ -6,7 +6,7 @@ compared with the truth, beside plain majority vote and crowd-kit's Dawid-Skene.
 The crowd: good (label accuracy ~0.9), mediocre (~0.7), uniform spammers and workers
 who always give the same answer, on a 4-option label set, a 5-option multi-label set
 and an English transcription set, each with gold mixed in, each skill with its own
-training set (10 checks an attempt). Honest workers behave the same in training and in
+training set (10 to 60 checks an attempt). Honest workers behave the same in training and in
 paid work. Of the bad workers, --naive-share answer badly in training too (training
 should stop them); the others are sleepers: careful in training, bad once qualified, and
 careful again whenever they are sent back to training. That is the real threat, and
@@ -60,6 +60,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import quality_scenarios
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
@@ -891,7 +892,7 @@ def main() -> None:
     tag = f"{args.seed}-{uuid.uuid4().hex[:6]}"
     personas = make_crowd(args.workers, args.seed, args.naive_share)
     bench = make_bench(tag)
-    budget = args.workers * settings.QUALITY_TRAINING_CHECKS * (args.training_attempts + 2)
+    budget = args.workers * settings.QUALITY_TRAINING_MAX_CHECKS * (args.training_attempts + 2)
     for skill_name, kind, regular in (
         ("label", TaskSet.Kind.LABEL, args.label_tasks),
         ("multilabel", TaskSet.Kind.MULTILABEL, args.multilabel_tasks),
@@ -902,7 +903,8 @@ def main() -> None:
             f"{skill_name} training",
             kind=kind,
             regular=0,
-            gold=40,
+            # A worker answers each check once, ever: enough for every attempt at its longest.
+            gold=settings.QUALITY_TRAINING_MAX_CHECKS * args.training_attempts,
             rng=rng,
             training_budget=budget,
         )
@@ -948,6 +950,13 @@ def main() -> None:
         crowd_table,
         big,
     )
+    # The consensus models on the hard scenarios (sparse, 90/10, confusing and colluding
+    # pairs, unspaced Khmer), beside crowd-kit on the same answers.
+    print("\nscenarios (bench/quality_scenarios.py), crowd-kit beside the product:")
+    for line in quality_scenarios.label_table(args.seed, args.crowd_kit_python):
+        print(line)
+    for line in quality_scenarios.transcription_table(args.seed, args.crowd_kit_python):
+        print(line)
 
 
 def _final(figures: dict) -> float:
@@ -967,7 +976,8 @@ def report(
     print(
         f"sets: label {args.label_tasks}, multilabel {args.multilabel_tasks}, transcription "
         f"{args.transcription_tasks} tasks x 3 answers, gold {args.gold_ratio / 10:.0f}% of "
-        f"served work; training {settings.QUALITY_TRAINING_CHECKS} checks/attempt, "
+        f"served work; training {settings.QUALITY_TRAINING_CHECKS}-"
+        f"{settings.QUALITY_TRAINING_MAX_CHECKS} checks/attempt, "
         f"{args.training_attempts} attempts"
     )
     print(

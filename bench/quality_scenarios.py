@@ -7,6 +7,8 @@ Pure NumPy, no database: `.venv/bin/python bench/quality_scenarios.py [--seed N]
 one table; bench/quality_eval.py prints it too. crowd-kit runs under --crowd-kit-python
 (a separate venv: `python3 -m venv /tmp/crowdkit-venv && /tmp/crowdkit-venv/bin/pip
 install crowd-kit`), never in the project's environment; without it its columns are "-".
+crowd-kit's character ROVER splits on code points (its tokenizer is list(text)); every CER
+here is counted in graphemes (reputation.text_align.character_error_rate).
 """
 
 from __future__ import annotations
