@@ -337,6 +337,12 @@ class ResultSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     aggregated_answer = serializers.JSONField(allow_null=True)
     confidence = serializers.FloatField(allow_null=True)
+    method = serializers.CharField(
+        help_text="The model behind aggregated_answer: majority, weighted_vote, "
+        "dawid_skene_one_coin, dawid_skene_full, dawid_skene_one_coin_fallback (full was "
+        "asked for, too few answers per class), dawid_skene_per_label or rover."
+    )
+    method_note = serializers.CharField(help_text="The same, and why, in plain words.")
     answers = AnswerSerializer(many=True)
     metadata = serializers.JSONField()
 
