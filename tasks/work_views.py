@@ -144,7 +144,15 @@ def work_submit(request):
         return redirect("work_page")
     messages.success(request, _("Answer saved."))
     if submission.feedback is not None:  # training: the same feedback the script shows
-        messages.info(request, _feedback_text(submission.feedback))
+        if assignment.task_set.kind == TaskSet.Kind.TRANSCRIPTION:
+            # As the script does: the expected text beside the worker's own, right or not.
+            feedback = submission.feedback
+            verdict = _("Right!") if feedback.correct else _("Not quite.")
+            messages.info(request, f"{verdict} {feedback.explanation}".strip())
+            messages.info(request, _("Expected text: %(text)s") % {"text": feedback.right_answer})
+            messages.info(request, _("Your answer: %(text)s") % {"text": answer})
+        else:
+            messages.info(request, _feedback_text(submission.feedback))
     if request.POST.get("next") == "1":
         return work_claim(request)
     return redirect("work_page")

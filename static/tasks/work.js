@@ -75,16 +75,26 @@ function showSets(list, all) {
   document.getElementById("sets").replaceChildren(...(items.length ? items : [el("li", {}, F.none)]));
 }
 
+// A transcription is judged character by character: the trainee sees the expected
+// text and their own one above the other, right or wrong, to find the difference.
+function compared(expected, answer) {
+  return el("dl", { class: "compare" },
+    el("dt", {}, F.expected), el("dd", { class: "expected" }, shown(expected)),
+    el("dt", {}, F.yours), el("dd", { class: "yours" }, shown(answer)));
+}
+
 function showFeedback() {
   const { feedback, task, answer } = feedbacks[0];
   const credit = feedback.credit_permille;
+  const text = task && task.kind === "transcription";
   const cont = el("button", { class: "big", onclick: nextFeedback }, F.continue);
   root.replaceChildren(el("div", { class: "card feedback", role: "status" },
     task ? task.payload.image ? el("img", { class: "task-image", src: task.payload.image, alt: T.image })
       : el("blockquote", { class: "task-text" }, task.payload.text) : "",
-    el("p", {}, el("strong", {}, feedback.correct ? F.right : `${F.wrong} ${shown(feedback.right_answer)}`),
+    el("p", {}, el("strong", {}, feedback.correct ? F.right : text ? F.notQuite : `${F.wrong} ${shown(feedback.right_answer)}`),
       credit > 0 && credit < 1000 ? ` (${F.partial.replace("{p}", Math.floor(credit / 10))})` : ""),
-    answer === undefined ? "" : el("p", {}, `${F.yours} ${shown(answer)}`),
+    text ? compared(feedback.right_answer, answer)
+      : answer === undefined ? "" : el("p", {}, `${F.yours} ${shown(answer)}`),
     feedback.explanation ? el("p", { class: "explanation" }, feedback.explanation) : "",
     cont));
   cont.focus();
