@@ -99,3 +99,42 @@ def test_the_application_form_fits_a_phone_and_links_its_terms(browser, centre, 
             assert fits_the_screen(page)
     finally:
         context.close()
+
+
+def test_home_counts_open_sets_and_earnings_show_pay_waiting_for_review(
+    browser, requester_org, requester, admin_user, vetted_worker
+):
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        regular=3,
+        gold=5,
+        gold_ratio_permille=0,
+        options=("cat", "dog", "bird"),
+    )
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    try:
+        with running_daphne() as base:
+            log_in(page, base, vetted_worker.username)
+            page.goto(f"{base}/worker/")
+            assert "1 task set is open to you now." in page.inner_text("#open-work")
+            assert "Work will appear here" not in page.inner_text("#status-card")
+
+            page.goto(f"{base}/work/")
+            page.wait_for_selector(".task[data-assignment]", timeout=WAIT_MS)
+            page.get_by_role("button", name="1. cat").click()
+            # The answer leaves the page's outbox once the server has acknowledged it.
+            page.wait_for_function(
+                "(key) => JSON.parse(localStorage.getItem(key) || '[]').length === 0",
+                arg=f"work-outbox-{vetted_worker.pk}",
+                timeout=WAIT_MS,
+            )
+            page.goto(f"{base}/worker/earnings/")
+            waiting = page.inner_text("#earnings-USD .awaiting-review")
+            assert "0.05" in waiting and "1 answer" in waiting
+            assert "set up a bank account below" not in page.inner_text("#payout-method")
+            assert fits_the_screen(page)
+    finally:
+        context.close()
