@@ -104,7 +104,7 @@ def test_pages_and_their_static_files_come_compressed(server, vetted_worker, ani
         assert "accept-encoding" in response.headers.get("vary", "").lower()
 
 
-@pytest.mark.parametrize("page", ["home", "worker_home", "work_page"])
+@pytest.mark.parametrize("page", ["home", "worker_home", "work_page", "quality_page"])
 def test_a_cold_page_costs_at_most_15_kb_down_the_wire(server, vetted_worker, animals, page):
     cookie = "" if page == "home" else session_cookie(vetted_worker)
     responses = page_with_assets(server, reverse(page), cookie)
