@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
-from marketplace.models import WorkerProfile
+from marketplace.models import Organization, WorkerProfile
 from marketplace.permissions import staff_required
 from reputation import services
 from reputation.forms import AppealDecisionForm, AppealForm
@@ -55,7 +55,20 @@ KIND_NAMES = {
 
 
 def skill_name(skill: str) -> str:
-    """ "transcription:km" -> "Transcription (Khmer)", in the reader's language."""
+    """ "transcription:km" -> "Transcription (Khmer)", in the reader's language; an
+    organization's own test ("label@org:12") -> "Labelling: Demo Data Co's own test"."""
+    skill, _mark, organization_id = skill.partition(services.ORG_SKILL_MARK)
+    name = _platform_skill_name(skill)
+    if not organization_id:
+        return name
+    organization = Organization.objects.filter(pk=organization_id).only("name").first()
+    return _("%(skill)s: %(organization)s's own test") % {
+        "skill": name,
+        "organization": organization.name if organization else organization_id,
+    }
+
+
+def _platform_skill_name(skill: str) -> str:
     kind, _sep, language = skill.partition(":")
     name = str(KIND_NAMES.get(kind, kind))
     if not language:
