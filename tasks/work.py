@@ -713,7 +713,9 @@ def _released_message(release_reason: str) -> str:
     if release_reason == Reason.WORKER_SUSPENDED:
         return _("Your account is suspended, so the task was withdrawn.")
     if release_reason == Reason.TASK_WITHDRAWN:
-        return _("Other workers reported this task as disturbing, so it was withdrawn.")
+        # One wording for a task reported disturbing and a check retired after a worker
+        # was shown it (tasks.checks): naming the cause would say which tasks were checks.
+        return _("This task was taken out of use, so it goes to nobody now.")
     return _("You gave this task back, so it cannot be answered now.")
 
 

@@ -169,6 +169,11 @@ def test_showing_a_failed_check_retires_it_then_shows_its_task_and_answer(client
     held.refresh_from_db()
     assert held.status == Assignment.Status.RELEASED
     assert held.release_reason == Assignment.ReleaseReason.TASK_WITHDRAWN
+    # Answering it now is refused in words that do not say it was a check.
+    with pytest.raises(work.WorkError) as refused:
+        submit_committed(holder, held, RIGHT)
+    assert "taken out of use" in str(refused.value.message)
+    assert "disturbing" not in str(refused.value.message)
     # Its answer stays scored, and its quality page now shows it with an appeal form.
     mine.refresh_from_db()
     assert mine.gold_credit_permille == 0 and mine.review_status == "soft_rejected"
