@@ -32,6 +32,11 @@ class ReputationEvent(models.Model):
     credit_permille = models.PositiveSmallIntegerField()  # 0..1000: how right the answer was
     weight_permille = models.PositiveSmallIntegerField()  # how much this evidence counts
     created_at = models.DateTimeField()
+    # A training check: how many more checks of its set the worker could still reach
+    # when it was recorded (live gold they have not claimed), so that the attempt ends
+    # at its last reachable check (reputation.standing.training_verdict). Null on other
+    # sources and on events recorded before it was counted.
+    training_checks_left = models.PositiveSmallIntegerField(null=True, blank=True)
     # A voided event (gold corrected, appeal upheld) is skipped by every fold; the
     # worker's standing is rebuilt from the remaining events.
     voided_at = models.DateTimeField(null=True, blank=True)

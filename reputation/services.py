@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -25,7 +25,7 @@ from payouts.earnings import settle_assignment_pay, settle_task_pay
 from reputation import aggregation, flags, fraud_triggers, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
 from reputation.selectors import trust_of
-from reputation.standing import EventFacts, Standing, apply_event
+from reputation.standing import MAX_COUNTED_CHECKS, EventFacts, Standing, apply_event
 from tasks import events
 from tasks.models import Assignment, Task, TaskSet
 
@@ -91,8 +91,26 @@ def _fold(row: WorkerSkill, event: ReputationEvent) -> str | None:
 
 def _facts(event: ReputationEvent) -> EventFacts:
     return EventFacts(
-        event.pk, event.source, event.credit_permille, event.weight_permille, event.created_at
+        event.pk,
+        event.source,
+        event.credit_permille,
+        event.weight_permille,
+        event.created_at,
+        event.training_checks_left,
     )
+
+
+def _training_checks_left(*, worker_id: int, task_set: TaskSet) -> int:
+    """How many more of the set's checks the worker can reach: its live gold tasks
+    (withdrawn ones go to nobody) that they have never claimed, as work_claim and
+    _unseen_gold_task pick them. A claim given back or left to expire is out of reach,
+    so a verdict may come a check early for a worker holding several claims, never late."""
+    unclaimed = (
+        Task.objects.filter(task_set=task_set, is_gold=True, withdrawn_at__isnull=True)
+        .exclude(Exists(Assignment.objects.filter(task=OuterRef("pk"), worker_id=worker_id)))
+        .count()
+    )
+    return min(unclaimed, MAX_COUNTED_CHECKS)
 
 
 def rebuild_standing(*, worker_id: int, skill: str) -> WorkerSkill:
@@ -183,6 +201,7 @@ def _event(
     credit: int,
     weight: int,
     now,
+    training_checks_left: int | None = None,
 ) -> ReputationEvent:
     return ReputationEvent(
         worker_id=assignment.worker_id,
@@ -193,6 +212,7 @@ def _event(
         credit_permille=credit,
         weight_permille=weight,
         created_at=now,
+        training_checks_left=training_checks_left,
     )
 
 
@@ -273,6 +293,14 @@ def _record_check(*, assignment: Assignment, task_set: TaskSet, now) -> Feedback
         credit=credit,
         weight=1000,
         now=now,
+        # Counted in the submit transaction, after this answer's claim: the attempt
+        # ends at the worker's last reachable check instead of leaving them without
+        # tasks and without a verdict.
+        training_checks_left=_training_checks_left(
+            worker_id=assignment.worker_id, task_set=task_set
+        )
+        if task_set.is_training
+        else None,
     )
     change = _fold(row, event)
     _after_change(assignment, event.skill, change, row)
@@ -821,6 +849,12 @@ def correct_gold_answer(
                 credit=credit,
                 weight=1000,
                 now=now,
+                # The corrected check folds last, as of now: what is in reach now.
+                training_checks_left=_training_checks_left(
+                    worker_id=assignment.worker_id, task_set=task_set
+                )
+                if task_set.is_training
+                else None,
             )
             affected.add((assignment.worker_id, event.skill))
             assignment.gold_credit_permille = credit

@@ -78,6 +78,9 @@ class EventFacts:
     credit_permille: int
     weight_permille: int
     created_at: datetime
+    # A training check's count of the set's checks still within the attempt's reach
+    # after it (ReputationEvent.training_checks_left); None: not counted (older events).
+    training_checks_left: int | None = None
 
 
 def wilson_bounds(successes: float, total: float, z: float = Z_ONE_SIDED_95) -> tuple[float, float]:
@@ -113,7 +116,13 @@ def apply_event(standing: Standing, event: EventFacts) -> str | None:
             return None
         standing.attempt_checks += 1
         standing.attempt_credit_permille += event.credit_permille
-        verdict = training_verdict(standing.attempt_credit_permille, standing.attempt_checks)
+        verdict = training_verdict(
+            standing.attempt_credit_permille,
+            standing.attempt_checks,
+            last_check=standing.attempt_checks + event.training_checks_left
+            if event.training_checks_left is not None
+            else None,
+        )
         if verdict is None:
             return None
         standing.attempt_checks = 0
@@ -187,21 +196,32 @@ def training_evidence(credit_permille: int, checks: int) -> float:
     return right * math.log(good / poor) + (checks - right) * math.log((1 - good) / (1 - poor))
 
 
-def training_verdict(credit_permille: int, checks: int) -> bool | None:
+def training_verdict(
+    credit_permille: int, checks: int, *, last_check: int | None = None
+) -> bool | None:
     """True (qualified), False (failed) or None (keep training) for an attempt so far.
 
     Wald's sequential test: no verdict before QUALITY_TRAINING_CHECKS; then qualified once
     the evidence for "good" reaches QUALITY_TRAINING_EVIDENCE_MILLINATS, failed once the
-    evidence for "poor" does; at QUALITY_TRAINING_MAX_CHECKS, whichever side it leans to. A
-    narrow miss thus earns more checks at once instead of a 24-hour wait."""
+    evidence for "poor" does; at the attempt's last check, whichever side it leans to. A
+    narrow miss thus earns more checks at once instead of a 24-hour wait.
+
+    The last check is QUALITY_TRAINING_MAX_CHECKS, or sooner last_check: the most checks
+    the worker can still reach (a set may hold only 10 gold tasks, and nobody answers one
+    twice), so that an attempt always ends before the worker runs out of tasks. Ending
+    before QUALITY_TRAINING_CHECKS (gold withdrawn, or tasks given back) is too little
+    evidence to qualify anyone on: it fails, and a new attempt can follow the cooldown."""
+    end = settings.QUALITY_TRAINING_MAX_CHECKS
+    if last_check is not None:
+        end = min(end, last_check)
     if checks < settings.QUALITY_TRAINING_CHECKS:
-        return None
+        return False if checks >= end else None
     evidence = training_evidence(credit_permille, checks)
     bound = settings.QUALITY_TRAINING_EVIDENCE_MILLINATS / 1000
     if evidence >= bound:
         return True
     if evidence <= -bound:
         return False
-    if checks >= settings.QUALITY_TRAINING_MAX_CHECKS:
+    if checks >= end:
         return evidence >= 0
     return None

@@ -131,3 +131,51 @@ def test_agreement_evidence_alone_never_demotes():
     assert fold(standing, [0] * 200, source="consensus", weight=250) == []
     # A few gold checks of their own then decide: the test's evidence is already there.
     assert fold(standing, [0] * 8, start_id=201) == ["demoted"]
+
+
+def fold_reachable(standing, outcomes, checks_left):
+    """Training checks whose events say how many more the worker could still reach."""
+    changes = []
+    for offset, (credit, left) in enumerate(zip(outcomes, checks_left, strict=True)):
+        event = EventFacts(
+            offset + 1, "training", credit, 1000, T0 + timedelta(minutes=offset), left
+        )
+        changes.append(apply_event(standing, event))
+    return changes
+
+
+# Seven of the first ten right leaves the attempt undecided (see above).
+UNDECIDED_TEN = [1000] * 7 + [0] * 3
+
+
+def test_an_attempt_ends_at_the_last_check_the_worker_can_reach():
+    # A set of 12 gold tasks: the twelfth check is the worker's last, and decides on
+    # the side the evidence leans to, as the 60th would.
+    standing = Standing()
+    changes = fold_reachable(standing, [*UNDECIDED_TEN, 1000, 0], range(11, -1, -1))
+    assert changes == [None] * 11 + ["qualified"]
+    assert standing.state == QUALIFIED
+    standing = Standing()
+    changes = fold_reachable(standing, [*UNDECIDED_TEN, 0, 0], range(11, -1, -1))
+    assert changes == [None] * 11 + ["failed_training"]
+    assert standing.attempts_failed == 1 and standing.attempt_checks == 0
+
+
+def test_an_event_without_a_count_of_checks_left_decides_as_before():
+    standing = Standing()
+    assert fold_reachable(standing, [*UNDECIDED_TEN, 1000, 0], [None] * 12) == [None] * 12
+    assert standing.state == TRAINING and standing.attempt_checks == 12
+
+
+def test_checks_still_in_reach_keep_an_undecided_attempt_going():
+    standing = Standing()
+    assert fold_reachable(standing, UNDECIDED_TEN, range(14, 4, -1)) == [None] * 10
+    assert standing.attempt_checks == 10
+
+
+def test_an_attempt_cut_short_before_the_minimum_fails_however_it_leans():
+    # Gold withdrawn or tasks given back: four right answers are no evidence to
+    # qualify on, and choosing when to stop must not buy a verdict.
+    standing = Standing()
+    assert fold_reachable(standing, [1000] * 4, [3, 2, 1, 0]) == [None] * 3 + ["failed_training"]
+    assert standing.state == TRAINING and standing.cooldown_until is not None
