@@ -616,7 +616,14 @@ def transitions(worker_ids: list[int]) -> dict[tuple[int, str], Counter]:
     for key, rows in events.items():
         standing, counted = Standing(), Counter()
         for e in rows:
-            facts = EventFacts(e.pk, e.source, e.credit_permille, e.weight_permille, e.created_at)
+            facts = EventFacts(
+                e.pk,
+                e.source,
+                e.credit_permille,
+                e.weight_permille,
+                e.created_at,
+                e.training_checks_left,
+            )
             counted[apply_event(standing, facts)] += 1
         row = stored[key]
         if (standing.state, standing.score_permille) != (row.state, row.score_permille):

@@ -70,6 +70,27 @@ def recent_checks(worker_id: int, skill: str, limit: int = 20) -> QuerySet[Reput
     )
 
 
+def attempt_last_check(standing: WorkerSkill) -> int | None:
+    """The most checks the worker's current training attempt can reach, as the fold will
+    end it (reputation.standing.training_verdict's last_check): its checks so far plus
+    what its latest check counted still in reach. None: not counted (no check yet in this
+    attempt, or only events recorded before the count)."""
+    if standing.attempt_checks == 0:
+        return None
+    left = (
+        ReputationEvent.objects.filter(
+            worker_id=standing.worker_id,
+            skill=standing.skill,
+            source=ReputationEvent.Source.TRAINING,
+            voided_at=None,
+        )
+        .order_by("-pk")
+        .values_list("training_checks_left", flat=True)
+        .first()
+    )
+    return None if left is None else standing.attempt_checks + left
+
+
 @dataclass(frozen=True)
 class Interval:
     lower_permille: int

@@ -17,17 +17,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.translation import get_language_info, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
-from marketplace.models import Organization, WorkerProfile
+from marketplace.models import WorkerProfile
 from marketplace.permissions import staff_required
+from marketplace.skills import skill_name
 from reputation import services
 from reputation.forms import AppealDecisionForm, AppealForm
 from reputation.models import Appeal, ReputationEvent, WorkerSkill
-from reputation.selectors import recent_checks, score_interval, standings_for
+from reputation.selectors import attempt_last_check, recent_checks, score_interval, standings_for
 from reputation.standing import EventFacts, Standing, apply_event, training_verdict
 from tasks import checks, work
 from tasks.images import derivative_response
@@ -46,39 +46,6 @@ DEMOTION_LOOKAHEAD = 30
 # At or below this many, the page warns that the worker is close to the floor.
 DEMOTION_CLOSE = 5
 APPEAL_QUEUE_PAGE_SIZE = 50
-
-KIND_NAMES = {
-    TaskSet.Kind.LABEL: gettext_lazy("Labelling"),
-    TaskSet.Kind.MULTILABEL: gettext_lazy("Multi-label"),
-    TaskSet.Kind.TRANSCRIPTION: gettext_lazy("Transcription"),
-}
-
-
-def skill_name(skill: str) -> str:
-    """ "transcription:km" -> "Transcription (Khmer)", in the reader's language; an
-    organization's own test ("label@org:12") -> "Labelling: Demo Data Co's own test"."""
-    skill, _mark, organization_id = skill.partition(services.ORG_SKILL_MARK)
-    name = _platform_skill_name(skill)
-    if not organization_id:
-        return name
-    organization = Organization.objects.filter(pk=organization_id).only("name").first()
-    return _("%(skill)s: %(organization)s's own test") % {
-        "skill": name,
-        "organization": organization.name if organization else organization_id,
-    }
-
-
-def _platform_skill_name(skill: str) -> str:
-    kind, _sep, language = skill.partition(":")
-    name = str(KIND_NAMES.get(kind, kind))
-    if not language:
-        return name
-    try:
-        language_name = get_language_info(language)["name_translated"]
-    except KeyError:
-        language_name = language
-    return f"{name} ({language_name})"
-
 
 def shown(value) -> str:
     """An answer as a person reads it: labels joined, nothing as a dash."""
@@ -158,6 +125,8 @@ class TrainingProgress:
     checks_left: int
     right_needed: int  # of the checks left, about how many must be right
     can_pass: bool
+    least_checks: int  # an attempt's fewest and most checks, for this worker here
+    most_checks: int
 
 
 @dataclass(frozen=True)
@@ -235,13 +204,19 @@ def _check_results(worker_id: int, skill: str) -> list[CheckResult]:
 def _training_progress(row: WorkerSkill) -> TrainingProgress:
     """How many right answers in a row would pass the attempt from here, by the fold's own
     rule (standing.training_verdict; partial credit counts as part of a right answer);
-    can_pass is False when not even that would before the attempt's last check."""
+    can_pass is False when not even that would before the attempt's last check, which
+    comes early when the worker's training sets hold fewer checks than the most."""
     credit, checks = row.attempt_credit_permille, row.attempt_checks
-    for right in range(settings.QUALITY_TRAINING_MAX_CHECKS - checks + 1):
-        if training_verdict(credit + 1000 * right, checks + right):
-            left = max(right, settings.QUALITY_TRAINING_CHECKS - checks)
-            return TrainingProgress(left, right, can_pass=True)
-    return TrainingProgress(settings.QUALITY_TRAINING_MAX_CHECKS - checks, 0, can_pass=False)
+    last_check = attempt_last_check(row)
+    most = settings.QUALITY_TRAINING_MAX_CHECKS
+    if last_check is not None:
+        most = min(most, last_check)
+    least = min(settings.QUALITY_TRAINING_CHECKS, most)
+    for right in range(max(0, most - checks) + 1):
+        if training_verdict(credit + 1000 * right, checks + right, last_check=last_check):
+            left = max(right, least - checks)
+            return TrainingProgress(left, right, True, least, most)
+    return TrainingProgress(max(0, most - checks), 0, False, least, most)
 
 
 def _wrong_checks_to_demotion(row: WorkerSkill) -> int | None:
@@ -379,8 +354,6 @@ def quality_page(request):
         "skills": [_skill_page(row, regular_sets, now) for row in standings],
         "not_accepted": _not_accepted(request.user, now),
         "appeal_days": settings.APPEAL_WINDOW_DAYS,
-        "training_checks": settings.QUALITY_TRAINING_CHECKS,
-        "training_max_checks": settings.QUALITY_TRAINING_MAX_CHECKS,
         "floor_percent": settings.QUALITY_FLOOR_PERMILLE // 10,
         "form": AppealForm(),
     }

@@ -164,6 +164,30 @@ def test_a_failed_attempt_says_when_to_try_again(client, training):
     assert "3 of your last 10 checks were right." in page
 
 
+def test_a_trainee_near_the_end_of_a_small_set_reads_the_checks_really_left(
+    client, requester_org, requester, admin_user
+):
+    published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        title="Small training",
+        regular=0,
+        gold=12,
+        is_training=True,
+        training_answer_budget=200,
+    )
+    [trainee] = vetted_workers(1, prefix="new", qualified=False)
+    for value in ["cat"] * 7 + ["dog"] * 3:
+        answer(trainee, claim(trainee), value)
+    client.force_login(trainee)
+    page = page_text(client)
+    # Two gold tasks are left for this worker, and the last decides on the side the
+    # evidence leans to: not the six more a set of 60 checks would take.
+    assert "2 more checks in this attempt; you need about 2 of them right." in page
+    assert "after at least 10 checks and at most 12." in page
+
+
 def test_a_qualified_worker_reads_how_far_they_are_from_the_floor(
     client, vetted_worker, requester_org, requester, admin_user
 ):

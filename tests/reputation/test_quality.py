@@ -122,6 +122,72 @@ def test_a_failed_attempt_can_be_retried_after_the_cooldown(training, animals):
     assert claim(trainee).task_set_id == training.pk
 
 
+@pytest.fixture
+def small_training(requester_org, requester, admin_user):
+    # As small as a training set may be published with: 12 gold tasks, and 60 checks
+    # at most per attempt. Nobody answers a task twice.
+    return published_set(
+        organization=requester_org,
+        requester=requester,
+        admin=admin_user,
+        title="Small training",
+        regular=0,
+        gold=12,
+        is_training=True,
+        training_answer_budget=200,
+    )
+
+
+# Seven of the first ten right leaves the evidence between "good" and "poor".
+UNDECIDED_TEN = ["cat"] * 7 + ["dog"] * 3
+
+
+@pytest.mark.parametrize(
+    ("last_two", "state", "subject"),
+    [
+        (["cat", "dog"], WorkerSkill.State.QUALIFIED, "You passed training"),
+        (["dog", "dog"], WorkerSkill.State.TRAINING, "Training not passed yet"),
+    ],
+)
+def test_a_trainee_gets_a_verdict_on_the_last_check_of_a_small_set(
+    small_training, last_two, state, subject
+):
+    [trainee] = vetted_workers(1, prefix="new", qualified=False)
+    for value in UNDECIDED_TEN + last_two[:1]:
+        answer(trainee, claim(trainee), value)
+    row = standing(trainee)
+    assert (row.state, row.attempt_checks, row.cooldown_until) == ("training", 11, None)
+
+    # The set's twelfth and last check for this worker decides, on the side the
+    # evidence leans to (8 of 12: good; 7 of 12: poor), instead of leaving the worker
+    # with no task and no verdict.
+    answer(trainee, claim(trainee), last_two[1])
+    row = standing(trainee)
+    assert row.state == state and row.attempt_checks == 0
+    assert (row.attempts_failed == 1) == (state == WorkerSkill.State.TRAINING)
+    assert trainee.notifications.latest("pk").subject == subject
+    left = ReputationEvent.objects.filter(worker=trainee).order_by("pk")
+    assert list(left.values_list("training_checks_left", flat=True)) == list(range(11, -1, -1))
+
+    before = snapshot()
+    WorkerSkill.objects.update(attempt_checks=0, attempts_failed=0, state="x")
+    call_command("recompute_reputation", verbosity=0)
+    assert snapshot() == before
+
+
+def test_gold_given_back_or_withdrawn_is_out_of_reach(small_training):
+    [trainee] = vetted_workers(1, prefix="new", qualified=False)
+    work.release_assignment(worker=trainee, assignment_id=claim(trainee).pk, reason="skip")
+    unseen = Task.objects.filter(task_set=small_training).exclude(assignments__worker=trainee)
+    Task.objects.filter(pk=unseen.first().pk).update(withdrawn_at=timezone.now())
+    for value in UNDECIDED_TEN:
+        answer(trainee, claim(trainee), value)
+    # Ten checks were all this worker could still reach: the tenth decides (7 of 10
+    # leans to "good").
+    assert standing(trainee).state == WorkerSkill.State.QUALIFIED
+    assert claim(trainee, small_training) is None
+
+
 def test_training_stops_at_its_funded_answers(training):
     TaskSet.objects.filter(pk=training.pk).update(training_answer_budget=1)
     first, second = vetted_workers(2, prefix="t", qualified=False)
