@@ -1,8 +1,12 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from marketplace.events import account_group, session_group, user_group
+from marketplace.models import WorkerProfile
+from marketplace.notifications import render_message
 from marketplace.selectors import requester_organizations
 
 
@@ -46,6 +50,28 @@ class SignedInSocket(GroupMembership):
         await self.close(code=4401)
 
 
+def socket_language(scope) -> str:
+    """The language the socket's page is in: LocaleMiddleware's own rule (the language
+    cookie, then the browser's Accept-Language) read from the handshake."""
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    for name, value in scope.get("headers") or []:
+        if name == b"accept-language":
+            request.META["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
+    return translation.get_language_from_request(request)
+
+
+@database_sync_to_async
+def _shown_notification(payload: dict, language: str) -> dict:
+    # Database access: an organization's own test is named after the organization.
+    with translation.override(language):
+        subject, body = render_message(payload["subject"], payload["body"], payload["params"])
+        status = payload["worker_status"]
+        label = str(WorkerProfile.Status(status).label) if status else None
+    shown = {key: value for key, value in payload.items() if key != "params"}
+    return {**shown, "subject": subject, "body": body, "worker_status_label": label}
+
+
 class UserEventsConsumer(SignedInSocket, AsyncJsonWebsocketConsumer):
     """Pushes a signed-in user's own notifications (vetting decisions and the like),
     and live progress of their organizations' task sets."""
@@ -86,4 +112,7 @@ class UserEventsConsumer(SignedInSocket, AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def user_event(self, event):
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload.get("type") == "notification":
+            payload = await _shown_notification(payload, socket_language(self.scope))
+        await self.send_json(payload)

@@ -10,12 +10,16 @@ from django.db import transaction
 
 
 class NotificationEvent(TypedDict):
+    """On the channel layer, untranslated: subject and body are msgids filled from params.
+    UserEventsConsumer sends the client subject and body translated into its page's
+    language, and worker_status_label, without params."""
+
     type: Literal["notification"]
     id: int
     subject: str
     body: str
+    params: dict
     worker_status: str | None
-    worker_status_label: str | None
 
 
 def user_group(user_id: int) -> str:

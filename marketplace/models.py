@@ -185,8 +185,15 @@ class Notification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
+    # In English, for the admin and for rows older than the msgids below.
     subject = models.CharField(max_length=200)
     body = models.TextField()
+    # The message untranslated (gettext msgids) and its parameters, so that every reader
+    # sees it in the language of the page, socket or e-mail they read it in, not the one
+    # active when it was sent (marketplace.notifications renders them).
+    subject_msgid = models.CharField(max_length=200, blank=True)
+    body_msgid = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 

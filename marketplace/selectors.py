@@ -4,6 +4,7 @@ from allauth.account.models import EmailAddress
 from django.db.models import QuerySet
 
 from marketplace.models import Membership, Notification, Organization, User, WorkerProfile
+from marketplace.notifications import ShownNotification, shown
 
 
 def requester_organizations(user: User) -> QuerySet[Organization]:
@@ -65,5 +66,6 @@ def vetting_queue(
     return queryset
 
 
-def recent_notifications(user: User, limit: int = 20) -> list[Notification]:
-    return list(Notification.objects.filter(user=user)[:limit])
+def recent_notifications(user: User, limit: int = 20) -> list[ShownNotification]:
+    """In the active language (the page's)."""
+    return [shown(n) for n in Notification.objects.filter(user=user)[:limit]]

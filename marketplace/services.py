@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketplace import login_throttle
 from marketplace.events import send_to_user_on_commit
@@ -25,6 +26,7 @@ from marketplace.models import (
     User,
     WorkerProfile,
 )
+from marketplace.notifications import render_message
 
 Status = WorkerProfile.Status
 
@@ -47,23 +49,36 @@ def record_audit(
     )
 
 
-def notify(*, user: User, subject: str, body: str) -> Notification:
+def notify(*, user: User, subject: str, body: str, params: dict | None = None) -> Notification:
     """Store a notification, push it to the user's open sockets and email it if the
-    user has an address, all after commit."""
+    user has an address, all after commit. subject and body are untranslated msgids
+    (mark them with gettext_noop) whose %(name)s placeholders come from params (plain
+    JSON values; a "skill" is a skill key): each reader gets them in their own language."""
     from marketplace.tasks import email_notification
 
-    notification = Notification.objects.create(user=user, subject=subject, body=body)
+    params = params or {}
+    with translation.override(settings.LANGUAGE_CODE):
+        # The English text, for the admin and anything that reads the row directly.
+        subject_text, body_text = render_message(subject, body, params)
+    notification = Notification.objects.create(
+        user=user,
+        subject=subject_text[:200],
+        body=body_text,
+        subject_msgid=subject,
+        body_msgid=body,
+        params=params,
+    )
     profile = getattr(user, "worker_profile", None)
     send_to_user_on_commit(
         user.pk,
         {
             "type": "notification",
             "id": notification.pk,
+            # Translated by each socket in its own page's language (marketplace.consumers).
             "subject": subject,
             "body": body,
+            "params": params,
             "worker_status": profile.status if profile else None,
-            # In the language active here: callers wrap notify() in the user's language.
-            "worker_status_label": str(profile.get_status_display()) if profile else None,
         },
     )
     if user.email:
@@ -195,37 +210,30 @@ DECISIONS: dict[str, tuple[frozenset[str], str]] = {
     "reinstate": (frozenset({Status.SUSPENDED, Status.BANNED}), Status.VETTED),
 }
 
+# Untranslated: notify() translates them for each reader.
 _DECISION_MESSAGES = {
     "reinstate": (
-        lambda: _("You can work again"),
-        lambda reason: (
-            _(
-                "An admin reviewed your account and lifted the restriction; your answers "
-                "and earnings are as they were. Note: %(reason)s"
-            )
-            % {"reason": reason}
+        gettext_noop("You can work again"),
+        gettext_noop(
+            "An admin reviewed your account and lifted the restriction; your answers "
+            "and earnings are as they were. Note: %(reason)s"
         ),
     ),
     Status.VETTED: (
-        lambda: _("You are approved to work"),
-        lambda reason: (
-            _("Your application was approved. You can now start work. Note: %(reason)s")
-            % {"reason": reason}
-        ),
+        gettext_noop("You are approved to work"),
+        gettext_noop("Your application was approved. You can now start work. Note: %(reason)s"),
     ),
     Status.REJECTED: (
-        lambda: _("Your application was not approved"),
-        lambda reason: (
-            _("Your application was not approved. Reason: %(reason)s") % {"reason": reason}
-        ),
+        gettext_noop("Your application was not approved"),
+        gettext_noop("Your application was not approved. Reason: %(reason)s"),
     ),
     Status.SUSPENDED: (
-        lambda: _("Your account is suspended"),
-        lambda reason: _("Your account is suspended. Reason: %(reason)s") % {"reason": reason},
+        gettext_noop("Your account is suspended"),
+        gettext_noop("Your account is suspended. Reason: %(reason)s"),
     ),
     Status.BANNED: (
-        lambda: _("Your account is closed"),
-        lambda reason: _("Your account is closed. Reason: %(reason)s") % {"reason": reason},
+        gettext_noop("Your account is closed"),
+        gettext_noop("Your account is closed. Reason: %(reason)s"),
     ),
 }
 
@@ -259,8 +267,7 @@ def _decide_locked(
     if new_status in (Status.SUSPENDED, Status.BANNED):
         _stop_work_at_once(profile.user)
     subject, body = _DECISION_MESSAGES["reinstate" if action == "reinstate" else new_status]
-    with translation.override(profile.user.preferred_language):
-        notify(user=profile.user, subject=str(subject()), body=str(body(reason)))
+    notify(user=profile.user, subject=subject, body=body, params={"reason": reason})
     return profile
 
 

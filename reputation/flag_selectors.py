@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.models import User, WorkerPresence
+from marketplace.skills import skill_name
 from payouts.models import PayoutDestination
 from reputation import fraud, scoring
 from reputation.models import Flag
@@ -122,7 +123,7 @@ def summary(flag: Flag) -> str:
         }
     if signal == Flag.Signal.QUALITY_FLOOR:
         return _("Fell below the quality floor in %(skill)s (score %(score)s‰).") % {
-            "skill": e.get("skill"),
+            "skill": skill_name(e.get("skill") or ""),
             "score": e.get("score_permille"),
         }
     return flag.get_signal_display()

@@ -15,8 +15,9 @@ then tasks (by id), then what payouts lock; the same as vetting and settlement."
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketplace.models import User, WorkerProfile
 from marketplace.services import DECISIONS, _decide_locked, notify, record_audit
@@ -145,14 +146,14 @@ def decide_flag(
             enforcement = {**enforcement, "restored_at": timezone.now().isoformat()}
         elif action == "warn":
             for profile in profiles:
-                _tell(
-                    profile.user,
-                    _("A warning about your work"),
-                    _(
+                notify(
+                    user=profile.user,
+                    subject=gettext_noop("A warning about your work"),
+                    body=gettext_noop(
                         "An admin looked at your recent work and warns you: %(reason)s. "
                         "If you think this is wrong, you can appeal on your quality page."
-                    )
-                    % {"reason": reason},
+                    ),
+                    params={"reason": reason},
                 )
         else:
             voided: list[int] = []
@@ -216,11 +217,6 @@ def decide_flags(*, flag_ids: list[int], actor: User, action: str, reason: str) 
         except ValidationError:
             continue
     return changed
-
-
-def _tell(user: User, subject: str, body: str) -> None:
-    with translation.override(user.preferred_language or None):
-        notify(user=user, subject=str(subject), body=str(body))
 
 
 def _restore(*, flag: Flag, profiles: list[WorkerProfile], actor: User, reason: str) -> None:
@@ -354,10 +350,10 @@ def keep_decision(*, flag_id: int, actor: User, reason: str) -> Flag:
         flag.save(update_fields=["decided_at", "decided_by", "decision_reason", "updated_at"])
         record_audit(actor=actor, action="flag.appeal_denied", target=flag, reason=reason)
         for worker_id in flag_workers(flag):
-            _tell(
-                User.objects.get(pk=worker_id),
-                _("Your appeal was not upheld"),
-                _("An admin read your appeal and kept the decision: %(reason)s")
-                % {"reason": reason},
+            notify(
+                user=User.objects.get(pk=worker_id),
+                subject=gettext_noop("Your appeal was not upheld"),
+                body=gettext_noop("An admin read your appeal and kept the decision: %(reason)s"),
+                params={"reason": reason},
             )
     return flag

@@ -16,11 +16,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
+from marketplace.skills import ORG_SKILL_MARK
 from payouts.earnings import settle_assignment_pay, settle_task_pay
 from reputation import aggregation, flags, fraud_triggers, scoring
 from reputation.models import Appeal, Flag, ReputationEvent, WorkerSkill
@@ -52,9 +54,6 @@ def skill_for(kind: str, language: str = "", *, organization_id: int | None = No
     if organization_id is not None:
         return f"{skill}{ORG_SKILL_MARK}{organization_id}"
     return skill
-
-
-ORG_SKILL_MARK = "@org:"
 
 
 def set_skill(task_set: TaskSet) -> str:
@@ -135,47 +134,48 @@ def _after_change(assignment: Assignment, skill: str, change: str | None, row: W
     if change is None:
         return
     worker = assignment.worker
-    with translation.override(worker.preferred_language or None):
-        if change == "qualified" and ORG_SKILL_MARK in skill:
-            # An organization's own test: it opens only that organization's sets.
-            notify(
-                user=worker,
-                subject=_("You passed a qualification test"),
-                body=_(
-                    "You passed %(organization)s's own test: its sets in %(skill)s that ask "
-                    "for it are open to you now."
-                )
-                % {
-                    "organization": assignment.task_set.organization.name,
-                    "skill": skill.partition(ORG_SKILL_MARK)[0],
-                },
-            )
-        elif change == "qualified":
-            notify(
-                user=worker,
-                subject=_("You passed training"),
-                body=_("You can now take paid work in %(skill)s.") % {"skill": skill},
-            )
-        elif change == "failed_training":
-            notify(
-                user=worker,
-                subject=_("Training not passed yet"),
-                body=_(
-                    "Too few of your training answers were right this time. Read the "
-                    "explanations on your quality page; you can try again after %(when)s."
-                )
-                % {"when": timezone.localtime(row.cooldown_until).strftime("%Y-%m-%d %H:%M")},
-            )
-        else:
-            notify(
-                user=worker,
-                subject=_("Back to training"),
-                body=_(
-                    "Too many of your recent checks in %(skill)s were wrong, so you are back "
-                    "in training for it. Your quality page shows which ones and why."
-                )
-                % {"skill": skill},
-            )
+    # "skill" parameters are skill keys: each reader sees the skill's name in their language.
+    if change == "qualified" and ORG_SKILL_MARK in skill:
+        # An organization's own test: it opens only that organization's sets.
+        notify(
+            user=worker,
+            subject=gettext_noop("You passed a qualification test"),
+            body=gettext_noop(
+                "You passed %(organization)s's own test: its sets in %(skill)s that ask "
+                "for it are open to you now."
+            ),
+            params={
+                "organization": assignment.task_set.organization.name,
+                "skill": skill.partition(ORG_SKILL_MARK)[0],
+            },
+        )
+    elif change == "qualified":
+        notify(
+            user=worker,
+            subject=gettext_noop("You passed training"),
+            body=gettext_noop("You can now take paid work in %(skill)s."),
+            params={"skill": skill},
+        )
+    elif change == "failed_training":
+        notify(
+            user=worker,
+            subject=gettext_noop("Training not passed yet"),
+            body=gettext_noop(
+                "Too few of your training answers were right this time. Read the "
+                "explanations on your quality page; you can try again after %(when)s."
+            ),
+            params={"when": timezone.localtime(row.cooldown_until).strftime("%Y-%m-%d %H:%M")},
+        )
+    else:
+        notify(
+            user=worker,
+            subject=gettext_noop("Back to training"),
+            body=gettext_noop(
+                "Too many of your recent checks in %(skill)s were wrong, so you are back "
+                "in training for it. Your quality page shows which ones and why."
+            ),
+            params={"skill": skill},
+        )
     if change == "demoted":
         flags.raise_flag(
             worker_id=worker.pk,
@@ -350,17 +350,16 @@ def _maybe_contest_gold(*, task: Task, task_set: TaskSet, skill: str, now) -> No
         memberships__role__in=REQUESTER_ROLES,
     )
     for member in members:
-        with translation.override(member.preferred_language or None):
-            notify(
-                user=member,
-                subject=_("A gold answer may be wrong"),
-                body=_(
-                    "%(n)d well-rated workers disagreed with the gold answer of task "
-                    "%(task)s in %(set)s. Check it on the set's page and correct it if "
-                    "needed: their scores will be recomputed."
-                )
-                % {"n": failed_by_well_rated, "task": task.external_id, "set": task_set.title},
-            )
+        notify(
+            user=member,
+            subject=gettext_noop("A gold answer may be wrong"),
+            body=gettext_noop(
+                "%(n)d well-rated workers disagreed with the gold answer of task "
+                "%(task)s in %(set)s. Check it on the set's page and correct it if "
+                "needed: their scores will be recomputed."
+            ),
+            params={"n": failed_by_well_rated, "task": task.external_id, "set": task_set.title},
+        )
 
 
 # --- Consensus for a task that has its answers -----------------------------------
@@ -703,16 +702,15 @@ def reject_answer(*, actor: User, assignment_id: int, reason: str) -> Assignment
         change = _fold(row, event)
         _after_change(assignment, event.skill, change, row)
         record_audit(actor=actor, action="answer.reject", target=assignment, reason=reason)
-        with translation.override(assignment.worker.preferred_language or None):
-            notify(
-                user=assignment.worker,
-                subject=_("An answer was rejected"),
-                body=_(
-                    "Your answer in %(set)s was rejected: %(reason)s You can appeal "
-                    "within %(days)d days on your quality page."
-                )
-                % {"set": task_set.title, "reason": reason, "days": settings.APPEAL_WINDOW_DAYS},
-            )
+        notify(
+            user=assignment.worker,
+            subject=gettext_noop("An answer was rejected"),
+            body=gettext_noop(
+                "Your answer in %(set)s was rejected: %(reason)s You can appeal "
+                "within %(days)d days on your quality page."
+            ),
+            params={"set": task_set.title, "reason": reason, "days": settings.APPEAL_WINDOW_DAYS},
+        )
     return assignment
 
 
@@ -792,12 +790,17 @@ def decide_appeal(*, actor: User, appeal_id: int, uphold: bool, reason: str) -> 
             reason=reason,
             data={"assignment": assignment.pk},
         )
-        with translation.override(appeal.worker.preferred_language or None):
-            notify(
-                user=appeal.worker,
-                subject=_("Your appeal was upheld") if uphold else _("Your appeal was denied"),
-                body=reason,
-            )
+        notify(
+            user=appeal.worker,
+            subject=(
+                gettext_noop("Your appeal was upheld")
+                if uphold
+                else gettext_noop("Your appeal was denied")
+            ),
+            # The admin's reason, as they typed it.
+            body="%(reason)s",
+            params={"reason": reason},
+        )
     return appeal
 
 

@@ -20,8 +20,9 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
@@ -219,15 +220,14 @@ def _warn_once_if_low(task_set: TaskSet) -> None:
         is_active=True,
     ).distinct()
     for user in requesters.order_by("pk"):
-        with translation.override(user.preferred_language or None):
-            notify(
-                user=user,
-                subject=_("A task set is running out of checks"),
-                body=_(
-                    "“%(set)s” has %(n)d checks left whose answers no worker has seen. "
-                    "A worker who fails a check may ask to see it, which retires it. "
-                    "When none are left, its answers are checked only against each "
-                    "other; to keep measuring quality, put more checks in your next set."
-                )
-                % {"set": task_set.title, "n": count},
-            )
+        notify(
+            user=user,
+            subject=gettext_noop("A task set is running out of checks"),
+            body=gettext_noop(
+                "“%(set)s” has %(n)d checks left whose answers no worker has seen. "
+                "A worker who fails a check may ask to see it, which retires it. "
+                "When none are left, its answers are checked only against each "
+                "other; to keep measuring quality, put more checks in your next set."
+            ),
+            params={"set": task_set.title, "n": count},
+        )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from marketplace.models import Organization, WorkerProfile
+from marketplace.skills import skill_name
 from reputation.models import WorkerSkill
 from reputation.services import skill_for
 from tasks import work
@@ -59,18 +60,6 @@ class Reach:
     def explanation(self) -> str:
         """The summary and every reason, one sentence: for errors and warnings."""
         return " ".join([self.summary(), *(reason.text for reason in self.reasons)])
-
-
-def skill_name(kind: str, language: str = "") -> str:
-    """A skill as people read it: "transcription (km)"."""
-    label = {
-        TaskSet.Kind.LABEL: _("labelling"),
-        TaskSet.Kind.MULTILABEL: _("multi-label tagging"),
-        TaskSet.Kind.TRANSCRIPTION: _("transcription"),
-    }.get(kind, kind)
-    if kind == TaskSet.Kind.TRANSCRIPTION and language:
-        return f"{label} ({language})"
-    return label
 
 
 def _vetted_profiles() -> list[WorkerProfile]:
@@ -146,7 +135,8 @@ def reach_of(task_set: TaskSet) -> Reach:
 
 
 def _reason(task_set: TaskSet, code: str, count: int, trainable: int) -> Reason:
-    skill = skill_name(task_set.kind, task_set.language)
+    # The platform skill the set exercises, named as on the worker's quality page.
+    skill = skill_name(skill_for(task_set.kind, task_set.language))
     values = {"n": count, "skill": skill, "trainable": trainable}
     if code == work.CLOSED_LANGUAGE:
         values["language"] = task_set.language

@@ -30,8 +30,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
@@ -253,23 +253,22 @@ def _tell_about_pause(task_set: TaskSet, reporters: int) -> None:
         .order_by("pk")
     )
     for user in recipients:
-        with translation.override(user.preferred_language or None):
-            notify(
-                user=user,
-                subject=_("Task set paused: workers reported its tasks"),
-                body=_(
-                    "%(n)d workers reported tasks in “%(set)s” (%(organization)s) as "
-                    "broken or disturbing, so the set was paused and its open claims were "
-                    "withdrawn. Check the reported tasks and the instructions on the set's "
-                    "page, then resume the set, or cancel it. Tasks that several workers "
-                    "with a good track record found disturbing are already withdrawn."
-                )
-                % {
-                    "n": reporters,
-                    "set": task_set.title,
-                    "organization": task_set.organization.name,
-                },
-            )
+        notify(
+            user=user,
+            subject=gettext_noop("Task set paused: workers reported its tasks"),
+            body=gettext_noop(
+                "%(n)d workers reported tasks in “%(set)s” (%(organization)s) as "
+                "broken or disturbing, so the set was paused and its open claims were "
+                "withdrawn. Check the reported tasks and the instructions on the set's "
+                "page, then resume the set, or cancel it. Tasks that several workers "
+                "with a good track record found disturbing are already withdrawn."
+            ),
+            params={
+                "n": reporters,
+                "set": task_set.title,
+                "organization": task_set.organization.name,
+            },
+        )
 
 
 # --- Reading reports ----------------------------------------------------------------

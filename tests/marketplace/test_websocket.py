@@ -135,10 +135,11 @@ def test_rolled_back_decision_sends_nothing(client, admin_user, applicant):
     assert applicant.worker_profile.status == "applied"
 
 
-def test_event_speaks_the_workers_language(client, admin_user, applicant):
-    applicant.preferred_language = "km"
-    applicant.save(update_fields=["preferred_language"])
+def _rejection_heard_by(client, admin_user, applicant, language: str) -> dict:
+    """The notification a socket opened from a page in `language` hears."""
     headers = session_headers(client, applicant)
+    cookie = dict(headers)[b"cookie"] + f"; {settings.LANGUAGE_COOKIE_NAME}={language}".encode()
+    headers = [(b"cookie", cookie), (b"origin", b"http://testserver")]
     profile_id = applicant.worker_profile.pk
 
     async def scenario():
@@ -152,6 +153,24 @@ def test_event_speaks_the_workers_language(client, admin_user, applicant):
         await communicator.disconnect()
         return event
 
-    event = async_to_sync(scenario)()
+    return async_to_sync(scenario)()
+
+
+def test_event_speaks_the_language_of_the_page_not_the_one_stored(client, admin_user, applicant):
+    applicant.preferred_language = "en"
+    applicant.save(update_fields=["preferred_language"])
+    event = _rejection_heard_by(client, admin_user, applicant, "km")
     assert event["worker_status_label"] == "បានបដិសេធ"
     assert event["subject"] == "ពាក្យស្នើសុំរបស់អ្នកមិនត្រូវបានអនុម័តទេ"
+    assert "params" not in event
+
+
+def test_event_in_english_for_an_english_page_whatever_the_stored_language(
+    client, admin_user, applicant
+):
+    applicant.preferred_language = "km"
+    applicant.save(update_fields=["preferred_language"])
+    event = _rejection_heard_by(client, admin_user, applicant, "en")
+    assert event["worker_status_label"] == "Rejected"
+    assert event["subject"] == "Your application was not approved"
+    assert event["body"] == "Your application was not approved. Reason: r"
