@@ -47,6 +47,7 @@ DEMOTION_LOOKAHEAD = 30
 DEMOTION_CLOSE = 5
 APPEAL_QUEUE_PAGE_SIZE = 50
 
+
 def shown(value) -> str:
     """An answer as a person reads it: labels joined, nothing as a dash."""
     if isinstance(value, list):
