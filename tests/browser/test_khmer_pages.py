@@ -4,18 +4,20 @@ something a person typed (usernames, set titles, task text) or a name that is ne
 translated, printing what it found."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from marketplace.models import WorkerProfile
 from marketplace.services import notify
-from tasks.models import TaskSet
+from tasks.models import Assignment, TaskSet
 from tests.browser.test_worker_pages import PHONE, WAIT_MS, log_in
 from tests.daphne import running_daphne
 from tests.factories import WorkerProfileFactory
-from tests.work_helpers import published_set, vetted_workers
+from tests.work_helpers import published_set, submit_committed, vetted_workers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -88,6 +90,20 @@ def test_every_worker_page_reads_in_khmer(
         body=gettext_noop("You can now take paid work in %(skill)s."),
         params={"skill": "multilabel"},
     )
+    # A failed check, so that the quality page lists it and its check page can be read.
+    check = task_set.tasks.filter(is_gold=True).order_by("pk").first()
+    now = timezone.now()
+    failed = Assignment.objects.create(
+        task=check,
+        task_set=task_set,
+        is_gold=True,
+        worker=worker,
+        claimed_at=now,
+        expires_at=now + timedelta(minutes=10),
+        reward_minor=task_set.reward_minor,
+        currency=task_set.currency,
+    )
+    submit_committed(worker, failed, ["dog"])
     applicant = WorkerProfileFactory(
         user__username="bopha",
         centre=centre,
@@ -103,7 +119,11 @@ def test_every_worker_page_reads_in_khmer(
         centre.name,
         "cat dog bird",
         *task_set.tasks.values_list("external_id", flat=True),
-        *task_set.tasks.values_list("payload_text", flat=True),
+        *(
+            text
+            for row in task_set.tasks.values_list("payload_text", "gold_explanation")
+            for text in row
+        ),
     )
     found: list[str] = []
     with running_daphne() as base:
@@ -120,6 +140,10 @@ def test_every_worker_page_reads_in_khmer(
                 "/privacy/",
             ):
                 found += in_khmer(page, base, path, typed)
+            page.goto(f"{base}/work/quality/")
+            page.locator(".answer-hidden button").first.click()
+            page.wait_for_selector(".right-answer", timeout=WAIT_MS)
+            found += [f"check page: {run}" for run in untranslated(visible_text(page), typed)]
             page.goto(f"{base}/work/")
             page.wait_for_selector(".task[data-assignment]", timeout=WAIT_MS)
             found += [f"/work/: {run}" for run in untranslated(visible_text(page), typed)]
