@@ -68,3 +68,9 @@ def test_rows_stored_before_msgids_show_their_text(client, vetted_worker):
     Notification.objects.create(user=vetted_worker, subject="Old subject", body="Old body")
     page = _home_in(client, vetted_worker, "km")
     assert "Old subject" in page and "Old body" in page
+
+
+def test_the_language_picker_names_each_language_in_itself(client):
+    page = client.get("/").content.decode()
+    assert '<option value="km">ខ្មែរ</option>' in page
+    assert "English</option>" in page
