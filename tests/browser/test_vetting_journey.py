@@ -56,7 +56,7 @@ def test_enrol_set_up_apply_and_approve(
     phone.click("button[type=submit]")
     phone.wait_for_url(re.compile(r".*/worker/apply/$"))
     phone.select_option("select[name=country]", "KH")
-    phone.select_option("select[name=languages]", ["km"])
+    phone.check("input[name=languages][value=km]")
     phone.check("input[value=first_formal_job]")
     phone.check("input[name=consent]")
     phone.click("button[type=submit]")

@@ -55,13 +55,18 @@ def celery_worker_output():
         target=lambda: lines.extend(iter(worker.stdout.readline, "")), daemon=True
     )
     reader.start()
-    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_default_queue = queue
+    conf = celery_app.conf
+    previous = (conf.task_always_eager, conf.task_default_queue, conf.task_routes)
+    conf.task_always_eager = False
+    # Every job to this worker's own queue, past the settings' fast/heavy routes.
+    conf.task_default_queue = queue
+    conf.task_routes = {"*": {"queue": queue}}
+    celery_app.amqp.flush_routes()
     try:
         yield lines
     finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = previous
+        conf.task_always_eager, conf.task_default_queue, conf.task_routes = previous
+        celery_app.amqp.flush_routes()
         worker.terminate()
         worker.wait(timeout=15)
 
