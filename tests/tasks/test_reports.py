@@ -409,7 +409,7 @@ def test_withdrawing_takes_back_other_claims_and_pays_answers_already_given(
     assert (held.status, held.release_reason) == ("released", "task_withdrawn")
     with pytest.raises(work.WorkError) as refusal:
         answer(holding, claims[holding])
-    assert refusal.value.code == "released" and "disturbing" in refusal.value.message
+    assert refusal.value.code == "released" and "taken out of use" in refusal.value.message
     given.refresh_from_db()
     assert given.review_status == "approved"
     assert Earning.objects.filter(assignment=given, status="live").exists()
