@@ -12,6 +12,7 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import translation
 
 from marketplace.models import Membership, Organization, WorkerProfile
 from tests.factories import OrganizationFactory, UserFactory, WorkerProfileFactory
@@ -98,6 +99,14 @@ def _clean_cache():
     # Rate-limit counters live in the cache; each test starts with none.
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _site_language():
+    # The test client's LocaleMiddleware activates a page's language in this thread and
+    # leaves it there: a Khmer page must not make the next test's strings Khmer.
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,12 @@ from tests.factories import WorkerProfileFactory
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
+def reroute() -> None:
+    """Celery reads task_routes into its router once (a cached property): read them again."""
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
+
+
 @pytest.fixture
 def celery_worker_output():
     queue = f"test-{uuid.uuid4().hex[:8]}"  # ours alone, whatever else uses this Redis
@@ -61,12 +67,12 @@ def celery_worker_output():
     # Every job to this worker's own queue, past the settings' fast/heavy routes.
     conf.task_default_queue = queue
     conf.task_routes = {"*": {"queue": queue}}
-    celery_app.amqp.flush_routes()
+    reroute()
     try:
         yield lines
     finally:
         conf.task_always_eager, conf.task_default_queue, conf.task_routes = previous
-        celery_app.amqp.flush_routes()
+        reroute()
         worker.terminate()
         worker.wait(timeout=15)
 
