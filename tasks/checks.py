@@ -28,7 +28,7 @@ from marketplace.models import Membership, User
 from marketplace.services import notify, record_audit
 from reputation import services as reputation_services
 from reputation.models import Appeal
-from tasks.models import Assignment, Task, TaskSet
+from tasks.models import CHECKS_IN_USE_STATUSES, Assignment, Task, TaskSet
 from tasks.work import withdraw_claims
 
 # Below this many live checks, a published set warns its requesters (once, and on its
@@ -50,11 +50,7 @@ def live_checks() -> Q:
         is_gold=True,
         withdrawn_at__isnull=True,
         task_set__is_training=False,
-        task_set__status__in=[
-            TaskSet.Status.DRAFT,
-            TaskSet.Status.PUBLISHED,
-            TaskSet.Status.PAUSED,
-        ],
+        task_set__status__in=CHECKS_IN_USE_STATUSES,
     )
 
 
@@ -63,7 +59,7 @@ def live_check_count(task_set: TaskSet) -> int | None:
     not in use (training, completed or cancelled)."""
     if not task_set.checks_in_use:
         return None
-    return Task.objects.filter(task_set=task_set, is_gold=True, withdrawn_at__isnull=True).count()
+    return Task.objects.filter(live_checks(), task_set=task_set).count()
 
 
 def live_check_counts(task_sets: list[TaskSet]) -> dict[int, int | None]:

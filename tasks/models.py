@@ -149,11 +149,16 @@ class TaskSet(models.Model):
         """Its checks are handed out now, or may be again (a draft or paused set): a
         regular set not completed or cancelled. Their answers must not reach workers
         (tasks.checks); a training set's answers are shown after each one."""
-        return not self.is_training and self.status in (
-            self.Status.DRAFT,
-            self.Status.PUBLISHED,
-            self.Status.PAUSED,
-        )
+        return not self.is_training and self.status in CHECKS_IN_USE_STATUSES
+
+
+# A regular set's checks are handed out now, or may be again, in these states
+# (TaskSet.checks_in_use, tasks.checks.live_checks).
+CHECKS_IN_USE_STATUSES = (
+    TaskSet.Status.DRAFT,
+    TaskSet.Status.PUBLISHED,
+    TaskSet.Status.PAUSED,
+)
 
 
 class Task(models.Model):
